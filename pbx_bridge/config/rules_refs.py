@@ -1,0 +1,174 @@
+"""Rules about names: unique names, references that exist, loops, patterns, email targets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+from pbx_bridge.config.delivery_model import DYNAMIC_FIELDS, EmailDelivery
+from pbx_bridge.config.model import INSTANT_MODULE_TYPES, CallFlow, Config
+from pbx_bridge.config.problems import Problem
+from pbx_bridge.config.source import Where
+
+_FIELD = re.compile(r"%\{([^}]*)\}")
+
+
+def _unique(kind: str, items: Iterable[tuple[str, Where]]) -> Iterator[Problem]:
+    seen: dict[str, Where] = {}
+    for name, where in items:
+        if not name:
+            continue
+        if name in seen:
+            yield Problem(where, f"{kind} name {name!r} is already used at line "
+                          f"{seen[name].line}; names must be unique")
+        else:
+            seen[name] = where
+
+
+def unique_names(config: Config) -> Iterator[Problem]:
+    yield from _unique("contact method", ((c.name, c.where) for c in config.contact_methods))
+    yield from _unique("delivery method", ((d.name, d.where) for d in config.delivery_methods))
+    yield from _unique("time schedule", ((s.name, s.where) for s in config.time_schedules))
+    yield from _unique("audio file", ((a.name, a.where) for a in config.audio_files))
+    yield from _unique("user", ((u.name, u.where) for u in config.users))
+    yield from _unique("call flow", ((f.name, f.where) for f in config.call_flows))
+    yield from _unique("trunk", ((t.name, t.where) for t in config.trunks))
+    yield from _unique("SIP username", ((c.username, c.at("username"))
+                                        for c in config.sip_accounts))
+
+
+class _Refs:
+    """Checks that a named thing exists, with one message shape for every kind."""
+
+    def __init__(self, config: Config) -> None:
+        self.kinds = {
+            "contact method": {c.name for c in config.contact_methods},
+            "delivery method": {d.name for d in config.delivery_methods},
+            "time schedule": {s.name for s in config.time_schedules},
+            "audio file": {a.name for a in config.audio_files},
+            "email contact method": {e.address.lower() for e in config.emails},
+        }
+
+    def check(self, kind: str, names: Iterable[str], where: Where, owner: str) -> Iterator[Problem]:
+        known = self.kinds[kind]
+        for name in names:
+            if name and (name.lower() if kind.startswith("email") else name) not in known:
+                yield Problem(where, f"{owner}: no {kind} named {name!r}; define it, or fix "
+                              f"the name (known: {', '.join(sorted(known)) or 'none'})")
+
+
+def references(config: Config) -> Iterator[Problem]:
+    refs = _Refs(config)
+    for cm in config.contact_methods:
+        owner = f"contact method {cm.name}"
+        yield from refs.check("delivery method", cm.recording.delivery_methods,
+                              cm.recording.at("delivery_methods"), f"{owner}: recording")
+        wu = cm.when_unavailable
+        yield from refs.check("audio file", [wu.greeting], wu.at("greeting"),
+                              f"{owner}: when_unavailable")
+        yield from refs.check("delivery method", wu.delivery_methods,
+                              wu.at("delivery_methods"), f"{owner}: when_unavailable")
+    for user in config.users:
+        yield from refs.check("time schedule", [user.time_schedule], user.at("time_schedule"),
+                              f"user {user.name}")
+    for flow in config.call_flows:
+        yield from _flow_references(flow, refs)
+    for method in config.delivery_methods:
+        if method.fallback == method.name:
+            yield Problem(method.at("fallback"), f"delivery method {method.name}: fallback "
+                          "cannot be the method itself")
+        yield from refs.check("delivery method", [method.fallback], method.at("fallback"),
+                              f"delivery method {method.name}: fallback")
+    for route in config.sms:
+        where, owner = route.at("receive.value"), f"sms {route.number}"
+        if route.type == "device":
+            yield from refs.check("contact method", [route.value], where, owner)
+        elif route.type == "email":
+            yield from refs.check("email contact method", [route.value], where, owner)
+
+
+def _flow_references(flow: CallFlow, refs: _Refs) -> Iterator[Problem]:
+    if flow.start and flow.start not in flow.modules:
+        yield Problem(flow.at("start"), f"call flow {flow.name}: start: no module named "
+                      f"{flow.start!r} in its modules")
+    for module in flow.modules.values():
+        owner = f"call flow {flow.name}, module {module.name}"
+        for key, target in module.exits():
+            if target not in flow.modules:
+                where = module.at(key.split(".")[0])
+                yield Problem(where, f"{owner}: {key}: no module named {target!r} in this "
+                              f"call flow (modules: {', '.join(flow.modules)})")
+        key = "members" if module.type == "queue" else "destinations"
+        yield from refs.check("contact method", module.destinations, module.at(key), owner)
+        yield from refs.check("delivery method", module.delivery_methods,
+                              module.at("delivery_methods"), owner)
+        yield from refs.check("time schedule", [module.schedule], module.at("schedule"), owner)
+        yield from refs.check("audio file", [module.greeting], module.at("greeting"), owner)
+
+
+def instant_loops(config: Config) -> Iterator[Problem]:
+    """A loop made only of modules that take no time would spin the PBX forever."""
+    for flow in config.call_flows:
+        instant = {n for n, m in flow.modules.items() if m.type in INSTANT_MODULE_TYPES}
+        reported: set[frozenset[str]] = set()
+        for start in sorted(instant, key=lambda n: flow.modules[n].where.line):
+            stack: list[tuple[str, list[str]]] = [(start, [start])]
+            while stack:
+                name, path = stack.pop()
+                for key, target in flow.modules[name].exits():
+                    if target == start:
+                        loop = frozenset(path)
+                        if loop not in reported:
+                            reported.add(loop)
+                            chain = " -> ".join([*path, start])
+                            yield Problem(flow.modules[name].at(key.split(".")[0]),
+                                          f"call flow {flow.name}: {chain} loops without the "
+                                          "call waiting anywhere (time routers, call recorders "
+                                          "and notifications take no time); route it to a "
+                                          "module that rings, plays or records")
+                    elif target in instant and target not in path:
+                        stack.append((target, [*path, target]))
+
+
+def patterns(config: Config) -> Iterator[Problem]:
+    allowed = ", ".join(f"%{{{f}}}" for f in DYNAMIC_FIELDS)
+    places: list[tuple[str, str, Where]] = []
+    for method in config.delivery_methods:
+        places += [(f"delivery method {method.name}: {key}", value, method.at(key))
+                   for key, value in method.patterns()]
+    for flow in config.call_flows:
+        places += [(f"call flow {flow.name}, module {m.name}: message", m.message, m.at("message"))
+                   for m in flow.modules.values() if m.message]
+    for owner, value, where in places:
+        for name in _FIELD.findall(value):
+            if name not in DYNAMIC_FIELDS:
+                yield Problem(where, f"{owner}: unknown dynamic field %{{{name}}}; use one of "
+                              f"{allowed}")
+        if "%{" in _FIELD.sub("", value):
+            yield Problem(where, f"{owner}: '%{{' without a closing '}}'")
+
+
+def email_targets(config: Config) -> Iterator[Problem]:
+    for method in config.delivery_methods:
+        if not isinstance(method, EmailDelivery):
+            continue
+        for address in method.emails:
+            email = config.email(address)
+            if email is None:
+                yield Problem(method.at("emails"), f"delivery method {method.name}: {address} "
+                              "is not an email contact method; add it under "
+                              "contact_methods.emails and verify it")
+            elif not email.verified:
+                yield Problem(method.at("emails"), f"delivery method {method.name}: {address} "
+                              f"is not verified (line {email.where.line}); an email delivery "
+                              "method only sends to verified addresses")
+
+
+def trunk_needed(config: Config) -> Iterator[Problem]:
+    if config.trunks:
+        return
+    for cm in config.contact_methods:
+        if cm.kind == "pstn_forwarding" or cm.external_outbound_calls:
+            key = "number" if cm.kind == "pstn_forwarding" else "external_outbound_calls"
+            yield Problem(cm.at(key), f"contact method {cm.name} calls the PSTN, but no "
+                          "`trunks` are defined; add the carrier trunk")

@@ -1,0 +1,81 @@
+"""Secrets as `env:NAME` / `file:/path` references, resolved only when needed.
+
+A Secret never shows its value in repr/str, and every value it resolves is remembered so the
+log redactor can mask it wherever it turns up.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pbx_bridge.config.source import Where
+
+_resolved_values: set[str] = set()
+
+
+def known_secret_values() -> frozenset[str]:
+    """Every secret value resolved in this process (for log redaction)."""
+    return frozenset(_resolved_values)
+
+
+class SecretUnresolved(Exception):
+    """A referenced secret is not available; the message names the reference, never a value."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A reference to a secret. `inline` is a value written in the file itself (discouraged)."""
+
+    reference: str
+    where: Where
+    key: str
+    inline: bool = field(default=False)
+
+    @staticmethod
+    def parse(text: str, where: Where, key: str) -> Secret:
+        if text.startswith(("env:", "file:")):
+            return Secret(text, where, key)
+        return Secret(text, where, key, inline=True)
+
+    def describe(self) -> str:
+        """What to show an operator: the reference, or that the value is inline."""
+        return "an inline value" if self.inline else self.reference
+
+    def unresolved_reason(self) -> str | None:
+        """Why resolve() would fail, or None when it would succeed."""
+        try:
+            self.resolve()
+        except SecretUnresolved as exc:
+            return str(exc)
+        return None
+
+    def resolve(self) -> str:
+        if self.inline:
+            value = self.reference
+        elif self.reference.startswith("env:"):
+            name = self.reference[4:]
+            if not name:
+                raise SecretUnresolved(f"{self.key}: `env:` needs a variable name")
+            value = os.environ.get(name, "")
+            if not value:
+                raise SecretUnresolved(f"{self.key}: environment variable {name} is not set")
+        else:
+            path = Path(self.reference[5:])
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise SecretUnresolved(
+                    f"{self.key}: cannot read {path}: {exc.strerror or exc}"
+                ) from None
+            value = lines[0].strip() if lines else ""
+            if not value:
+                raise SecretUnresolved(f"{self.key}: {path} is empty")
+        _resolved_values.add(value)
+        return value
+
+    def __repr__(self) -> str:
+        return f"Secret({self.describe()!r})"
+
+    __str__ = __repr__
