@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
+from functools import cached_property
 from pathlib import Path
-from types import MappingProxyType
 from typing import Literal
 
 from pbx_bridge.config.delivery_model import DeliveryMethod
@@ -18,7 +18,6 @@ from pbx_bridge.config.secrets import Secret
 from pbx_bridge.config.source import Where
 
 Lines = Mapping[str, Where]
-NO_LINES: Lines = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -305,30 +304,48 @@ class Config(Located):
     delivery_methods: tuple[DeliveryMethod, ...] = ()
     sms: tuple[SmsRoute, ...] = ()
 
-    @property
+    @cached_property
     def contact_methods(self) -> tuple[ContactMethod, ...]:
         """Every ringable contact method, app configurations included, in file order."""
         apps = tuple(u.app_configuration for u in self.users if u.app_configuration)
         return self.sip_accounts + apps + self.pstn_forwardings + self.sip_forwardings
 
+    # Lookups by name, indexed once: a config may hold thousands of contact methods.
+    @cached_property
+    def _by_name(self) -> dict[str, dict[str, object]]:
+        def index(items: tuple, key: str = "name") -> dict[str, object]:
+            out: dict[str, object] = {}
+            for item in items:
+                out.setdefault(getattr(item, key), item)
+            return out
+
+        return {
+            "contact_method": index(self.contact_methods),
+            "delivery_method": index(self.delivery_methods),
+            "schedule": index(self.time_schedules),
+            "audio_file": index(self.audio_files),
+            "user": index(self.users),
+            "call_flow": index(self.call_flows),
+            "email": {e.address.lower(): e for e in reversed(self.emails)},
+        }
+
     def contact_method(self, name: str) -> ContactMethod | None:
-        return next((c for c in self.contact_methods if c.name == name), None)
+        return self._by_name["contact_method"].get(name)  # type: ignore[return-value]
 
     def delivery_method(self, name: str) -> DeliveryMethod | None:
-        return next((d for d in self.delivery_methods if d.name == name), None)
+        return self._by_name["delivery_method"].get(name)  # type: ignore[return-value]
 
     def schedule(self, name: str) -> TimeSchedule | None:
-        return next((s for s in self.time_schedules if s.name == name), None)
+        return self._by_name["schedule"].get(name)  # type: ignore[return-value]
 
     def audio_file(self, name: str) -> AudioFile | None:
-        return next((a for a in self.audio_files if a.name == name), None)
+        return self._by_name["audio_file"].get(name)  # type: ignore[return-value]
 
     def user(self, name: str) -> User | None:
-        return next((u for u in self.users if u.name == name), None)
+        return self._by_name["user"].get(name)  # type: ignore[return-value]
 
     def email(self, address: str) -> EmailAddress | None:
-        wanted = address.lower()
-        return next((e for e in self.emails if e.address.lower() == wanted), None)
+        return self._by_name["email"].get(address.lower())  # type: ignore[return-value]
 
     def call_flow(self, name: str) -> CallFlow | None:
-        return next((f for f in self.call_flows if f.name == name), None)
+        return self._by_name["call_flow"].get(name)  # type: ignore[return-value]
