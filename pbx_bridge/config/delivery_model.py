@@ -42,13 +42,21 @@ class DeliveryMethod:
 
 
 @dataclass(frozen=True)
-class LocalDelivery(DeliveryMethod):
+class _Retrying(DeliveryMethod):
+    # Read like any type-specific key (parse_delivery reads every field not on the base class).
+    # `retry: "1m..6h for 4d"`: exponential back-off from 1 minute, capped at 6 hours, giving up
+    # after 4 days; empty means the delivery worker's default.
+    retry: str = ""
+
+
+@dataclass(frozen=True)
+class LocalDelivery(_Retrying):
     directory: str = ""
     PATTERN_KEYS = ("file_name", "directory")
 
 
 @dataclass(frozen=True)
-class EmailDelivery(DeliveryMethod):
+class EmailDelivery(_Retrying):
     emails: tuple[str, ...] = ()
     subject: str = "%{service_name} from %{src_number}"
     message: str = ""
@@ -56,7 +64,7 @@ class EmailDelivery(DeliveryMethod):
 
 
 @dataclass(frozen=True)
-class FtpDelivery(DeliveryMethod):
+class FtpDelivery(_Retrying):
     host: str = ""
     port: int = 21
     directory: str = "/"
@@ -69,7 +77,7 @@ class FtpDelivery(DeliveryMethod):
 
 
 @dataclass(frozen=True)
-class SftpDelivery(DeliveryMethod):
+class SftpDelivery(_Retrying):
     host: str = ""
     port: int = 22
     directory: str = "."
@@ -82,7 +90,7 @@ class SftpDelivery(DeliveryMethod):
 
 
 @dataclass(frozen=True)
-class S3Delivery(DeliveryMethod):
+class S3Delivery(_Retrying):
     endpoint_url: str = ""
     region: str = ""
     bucket: str = ""
@@ -93,7 +101,7 @@ class S3Delivery(DeliveryMethod):
 
 
 @dataclass(frozen=True)
-class AzureBlobDelivery(DeliveryMethod):
+class AzureBlobDelivery(_Retrying):
     connection_string: Secret | None = None
     container: str = ""
     prefix: str = ""
@@ -101,21 +109,21 @@ class AzureBlobDelivery(DeliveryMethod):
 
 
 @dataclass(frozen=True)
-class DropboxDelivery(DeliveryMethod):
+class DropboxDelivery(_Retrying):
     directory: str = ""
     PATTERN_KEYS = ("file_name", "directory")
     OAUTH_PROVIDER = "dropbox"
 
 
 @dataclass(frozen=True)
-class GoogleDriveDelivery(DeliveryMethod):
+class GoogleDriveDelivery(_Retrying):
     directory: str = ""
     PATTERN_KEYS = ("file_name", "directory")
     OAUTH_PROVIDER = "google"
 
 
 @dataclass(frozen=True)
-class OneDriveDelivery(DeliveryMethod):
+class OneDriveDelivery(_Retrying):
     folder: str = ""
     PATTERN_KEYS = ("file_name", "folder")
     OAUTH_PROVIDER = "microsoft"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
 from pbx_bridge.config.model import Config
@@ -16,20 +17,26 @@ from pbx_bridge.config.problems import Problem, Severity
 from pbx_bridge.config.secrets import Secret
 
 
+@cache
+def _compared_fields(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.compare)
+
+
 def iter_secrets(value: Any) -> Iterator[Secret]:
-    """Every Secret anywhere in the model, in file order of the objects holding them."""
-    if isinstance(value, Secret):
-        yield value
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for field in dataclasses.fields(value):
-            if field.compare:
-                yield from iter_secrets(getattr(value, field.name))
-    elif isinstance(value, tuple | list):
-        for item in value:
-            yield from iter_secrets(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from iter_secrets(item)
+    """Every Secret anywhere in the model (callers sort by place when order matters)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str | int | bool) or item is None:
+            continue
+        if isinstance(item, Secret):
+            yield item
+        elif isinstance(item, tuple | list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, name) for name in _compared_fields(type(item)))
 
 
 def unresolved_secrets(config: Config, severity: Severity = Severity.WARNING) -> list[Problem]:

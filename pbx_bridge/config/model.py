@@ -185,6 +185,16 @@ class ContactMethod(Located):
     password: Secret | None = None
     number: str = ""  # pstn_forwarding: the E.164 number called
     uri: str = ""  # sip_forwarding: the SIP URI called
+    # Where each internal number, DID and caller ID is written: (key, number) -> place.
+    item_lines: Mapping[tuple[str, str], Where] = field(default_factory=dict, compare=False,
+                                                         repr=False)
+
+    def number_at(self, keys: tuple[str, ...], number: str) -> tuple[str, Where]:
+        """The key holding `number` (the first of `keys` that does) and its line."""
+        for key in keys:
+            if (key, number) in self.item_lines:
+                return key, self.item_lines[key, number]
+        return keys[0], self.at(keys[0])
 
 
 @dataclass(frozen=True)
@@ -349,3 +359,28 @@ class Config(Located):
 
     def call_flow(self, name: str) -> CallFlow | None:
         return self._by_name["call_flow"].get(name)  # type: ignore[return-value]
+
+    # Who answers a number: indexed once, first definition wins (duplicates are rule errors).
+    @cached_property
+    def _numbers(self) -> dict[str, dict[str, object]]:
+        flows: dict[str, object] = {}
+        dids: dict[str, object] = {}
+        internal: dict[str, object] = {}
+        for flow in self.call_flows:
+            for number in flow.numbers:
+                flows.setdefault(number, flow)
+        for cm in self.contact_methods:
+            for number in cm.did_numbers:
+                dids.setdefault(number, cm)
+            for number in cm.internal_numbers:
+                internal.setdefault(number, cm)
+        return {"flow": flows, "did": dids, "internal": internal}
+
+    def call_flow_for(self, number: str) -> CallFlow | None:
+        return self._numbers["flow"].get(number)  # type: ignore[return-value]
+
+    def contact_method_for_did(self, number: str) -> ContactMethod | None:
+        return self._numbers["did"].get(number)  # type: ignore[return-value]
+
+    def contact_method_for_internal(self, number: str) -> ContactMethod | None:
+        return self._numbers["internal"].get(number)  # type: ignore[return-value]

@@ -14,6 +14,7 @@ from pbx_bridge.config.model import (
 )
 from pbx_bridge.config.parse_system import lines
 from pbx_bridge.config.reader import Section
+from pbx_bridge.config.source import Where
 
 CONTACT_LISTS: dict[str, ContactKind] = {
     "sip_accounts": "sip_account",
@@ -45,17 +46,23 @@ def read_when_unavailable(s: Section) -> WhenUnavailable:
     return wu
 
 
-def _internal_numbers(s: Section) -> tuple[str, ...]:
-    found = [value for value, _ in s.texts("internal_number", what="internal numbers",
-                                           numeric=True)]
-    found += [value for value, _ in s.texts("internal_numbers", what="internal numbers",
-                                            numeric=True)]
-    return tuple(found)
+def _located(found: dict[tuple[str, str], Where], key: str,
+             items: tuple[tuple[str, Where], ...]) -> tuple[str, ...]:
+    """The values of `items`, remembering in `found` where each one is written."""
+    for value, where in items:
+        found.setdefault((key, value), where)
+    return tuple(value for value, _ in items)
 
 
-def _dids(s: Section) -> tuple[str, ...]:
-    return tuple(n for n, _ in s.numbers("did_number")) + tuple(
-        n for n, _ in s.numbers("did_numbers"))
+def _internal_numbers(s: Section, found: dict[tuple[str, str], Where]) -> tuple[str, ...]:
+    return tuple(number for key in ("internal_number", "internal_numbers")
+                 for number in _located(found, key, s.texts(key, what="internal numbers",
+                                                                numeric=True)))
+
+
+def _dids(s: Section, found: dict[tuple[str, str], Where]) -> tuple[str, ...]:
+    return tuple(number for key in ("did_number", "did_numbers")
+                 for number in _located(found, key, s.numbers(key)))
 
 
 def read_contact_method(s: Section, kind: ContactKind, name: str, user: str = "") -> ContactMethod:
@@ -71,17 +78,19 @@ def read_contact_method(s: Section, kind: ContactKind, name: str, user: str = ""
             s.error("uri", f"{uri!r} is not a SIP URI; write it like sip:user@host")
         fields["uri"] = uri
     ring_time = s.integer("ring_time", 0, low=5, high=600, unit="seconds") or None
+    item_lines: dict[tuple[str, str], Where] = {}
     cm = ContactMethod(
         s.where, lines(s), kind, name, user,
-        internal_numbers=_internal_numbers(s),
-        did_numbers=_dids(s),
+        internal_numbers=_internal_numbers(s, item_lines),
+        did_numbers=_dids(s, item_lines),
         when_unavailable=read_when_unavailable(s.section("when_unavailable")),
         external_outbound_calls=s.boolean("external_outbound_calls", False),
-        caller_ids=tuple(n for n, _ in s.numbers("caller_ids")),
+        caller_ids=_located(item_lines, "caller_ids", s.numbers("caller_ids")),
         internal_caller_id=s.text("internal_caller_id", numeric=True),
         allow_call_transfer=s.boolean("allow_call_transfer", False),
         recording=read_recording(s.section("recording")),
         ring_time=ring_time,
+        item_lines=item_lines,
         **fields,
     )
     s.done(("name",))

@@ -158,7 +158,10 @@ def read_audio_files(root: Section, base: Path) -> tuple[AudioFile, ...]:
 
 def _days(rule: Section) -> frozenset[int]:
     days = set()
-    for text, where in rule.texts("days", required=True, what="weekdays like mon, tue"):
+    written = rule.texts("days", required=True, what="weekdays like mon, tue")
+    if not written and isinstance(rule.data.get("days"), list):
+        rule.error("days", "an empty list never matches; list at least one weekday, like [mon]")
+    for text, where in written:
         day = text.strip().lower()[:3]
         if day in WEEKDAYS:
             days.add(WEEKDAYS.index(day))

@@ -53,7 +53,10 @@ class Section:
             self.where = where
             self.valid = data is None
             if data is not None:
-                problems.error(where, f"{path} must be a mapping of keys, not {_type_name(data)}")
+                what = path or "the file"
+                example = "" if path else " (like `system:`)"
+                problems.error(where, f"{what} must be a mapping of keys{example}, "
+                                      f"not {_type_name(data)}")
 
     # -- places and messages -------------------------------------------------------------
     def at(self, key: str) -> Where:

@@ -18,27 +18,30 @@ def _label(cm: ContactMethod) -> str:
     }[cm.kind] + f" {cm.name}"
 
 
-def _key_at(cm: ContactMethod, *keys: str) -> tuple[str, Where]:
-    for key in keys:
-        if key in cm.lines:
-            return key, cm.lines[key]
-    return keys[0], cm.where
+_INTERNAL = ("internal_number", "internal_numbers")
+_DID = ("did_number", "did_numbers")
+
+
+def _in_file_order(config: Config) -> list[ContactMethod]:
+    """Contact methods as the operator reads them: the first written wins, later ones clash."""
+    return sorted(config.contact_methods, key=lambda cm: cm.where)
 
 
 def internal_numbers(config: Config) -> Iterator[Problem]:
-    seen: dict[str, ContactMethod] = {}
-    for cm in config.contact_methods:
-        key, where = _key_at(cm, "internal_number", "internal_numbers")
+    seen: dict[str, tuple[ContactMethod, Where]] = {}
+    for cm in _in_file_order(config):
         for number in cm.internal_numbers:
+            key, where = cm.number_at(_INTERNAL, number)
             if not (number.isdigit() and 1 <= len(number) <= 4):
-                yield Problem(where, f"{_label(cm)}: {key} {number!r} must be 1 to 4 digits")
+                yield Problem(where, f"{_label(cm)}: {key} {number!r} must be 1 to 4 digits; "
+                              "pick a shorter number")
             elif number in seen:
-                other = seen[number]
+                other, other_where = seen[number]
                 yield Problem(where, f"{_label(cm)}: {key} {number} is already used by "
-                              f"{_label(other)} (line {other.at(key).line}); internal numbers "
-                              "are unique across the whole system")
+                              f"{_label(other)} (line {other_where.line}); internal numbers "
+                              "are unique across the whole system, pick another")
             else:
-                seen[number] = cm
+                seen[number] = (cm, where)
 
 
 def dids(config: Config) -> Iterator[Problem]:
@@ -53,29 +56,34 @@ def dids(config: Config) -> Iterator[Problem]:
                               f"call flow {other_name} (line {other_where.line})")
             else:
                 flow_numbers[number] = (flow.name, where)
-    direct: dict[str, ContactMethod] = {}
-    for cm in config.contact_methods:
-        key, where = _key_at(cm, "did_number", "did_numbers")
+    direct: dict[str, tuple[ContactMethod, Where]] = {}
+    for cm in _in_file_order(config):
         for number in cm.did_numbers:
+            key, where = cm.number_at(_DID, number)
             if number in flow_numbers:
                 flow_name, flow_where = flow_numbers[number]
                 yield Problem(where, f"{_label(cm)}: {key} {number} is also the number of call "
                               f"flow {flow_name} (line {flow_where.line}); a DID either rings "
                               "one contact method directly or starts a call flow, not both")
             elif number in direct:
+                other, other_where = direct[number]
                 yield Problem(where, f"{_label(cm)}: {key} {number} is already assigned to "
-                              f"{_label(direct[number])} (line "
-                              f"{direct[number].at(key).line}); a DID rings one contact method")
+                              f"{_label(other)} (line {other_where.line}); a DID rings one "
+                              "contact method, remove it from one of them")
             else:
-                direct[number] = cm
+                direct[number] = (cm, where)
     # Every DID used anywhere must belong to the system.
     used: list[tuple[str, Where, str]] = []
     for cm in config.contact_methods:
-        key, where = _key_at(cm, "did_number", "did_numbers")
-        used += [(n, where, f"{_label(cm)}: {key}") for n in cm.did_numbers]
-        used += [(n, cm.at("caller_ids"), f"{_label(cm)}: caller_ids") for n in cm.caller_ids]
+        for number in cm.did_numbers:
+            key, where = cm.number_at(_DID, number)
+            used.append((number, where, f"{_label(cm)}: {key}"))
+        used += [(n, cm.number_at(("caller_ids",), n)[1], f"{_label(cm)}: caller_ids")
+                 for n in cm.caller_ids]
     for flow in config.call_flows:
-        used += [(n, flow.at("number"), f"call flow {flow.name}: number") for n in flow.numbers]
+        for n in flow.numbers:
+            key = "number" if n == flow.number else "numbers"
+            used.append((n, flow.at(key), f"call flow {flow.name}: {key}"))
     used += [(r.number, r.at("number"), "sms: number") for r in config.sms]
     for number, where, what in used:
         if number and number not in listed:

@@ -48,13 +48,21 @@ class _Refs:
             "audio file": {a.name for a in config.audio_files},
             "email contact method": {e.address.lower() for e in config.emails},
         }
+        self.users_without_app = {u.name for u in config.users if not u.app_configuration}
 
     def check(self, kind: str, names: Iterable[str], where: Where, owner: str) -> Iterator[Problem]:
         known = self.kinds[kind]
         for name in names:
-            if name and (name.lower() if kind.startswith("email") else name) not in known:
+            if not name or (name.lower() if kind.startswith("email") else name) in known:
+                continue
+            if kind == "contact method" and name in self.users_without_app:
+                yield Problem(where, f"{owner}: user {name!r} has no app_configuration, so "
+                              "there is nothing of theirs to ring; add one to the user, or "
+                              "name a contact method")
+            else:
+                names_known = ", ".join(sorted(filter(None, known))) or "none"
                 yield Problem(where, f"{owner}: no {kind} named {name!r}; define it, or fix "
-                              f"the name (known: {', '.join(sorted(known)) or 'none'})")
+                              f"the name (known: {names_known})")
 
 
 def references(config: Config) -> Iterator[Problem]:
@@ -90,14 +98,15 @@ def references(config: Config) -> Iterator[Problem]:
 def _flow_references(flow: CallFlow, refs: _Refs) -> Iterator[Problem]:
     if flow.start and flow.start not in flow.modules:
         yield Problem(flow.at("start"), f"call flow {flow.name}: start: no module named "
-                      f"{flow.start!r} in its modules")
+                      f"{flow.start!r} in its modules; add it, or start with one of: "
+                      f"{', '.join(flow.modules) or 'none yet'}")
     for module in flow.modules.values():
         owner = f"call flow {flow.name}, module {module.name}"
         for key, target in module.exits():
             if target not in flow.modules:
                 where = module.at(key.split(".")[0])
                 yield Problem(where, f"{owner}: {key}: no module named {target!r} in this "
-                              f"call flow (modules: {', '.join(flow.modules)})")
+                              f"call flow; add it, or use one of: {', '.join(flow.modules)}")
         key = "members" if module.type == "queue" else "destinations"
         yield from refs.check("contact method", module.destinations, module.at(key), owner)
         yield from refs.check("delivery method", module.delivery_methods,
@@ -145,7 +154,8 @@ def patterns(config: Config) -> Iterator[Problem]:
                 yield Problem(where, f"{owner}: unknown dynamic field %{{{name}}}; use one of "
                               f"{allowed}")
         if "%{" in _FIELD.sub("", value):
-            yield Problem(where, f"{owner}: '%{{' without a closing '}}'")
+            yield Problem(where, f"{owner}: '%{{' without a closing '}}'; close the field "
+                          "(like %{src_number}), or remove the '%{'")
 
 
 def email_targets(config: Config) -> Iterator[Problem]:
@@ -161,7 +171,8 @@ def email_targets(config: Config) -> Iterator[Problem]:
             elif not email.verified:
                 yield Problem(method.at("emails"), f"delivery method {method.name}: {address} "
                               f"is not verified (line {email.where.line}); an email delivery "
-                              "method only sends to verified addresses")
+                              "method only sends to verified addresses: verify it first, or "
+                              "remove it from emails")
 
 
 def trunk_needed(config: Config) -> Iterator[Problem]:

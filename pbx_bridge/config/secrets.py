@@ -45,35 +45,34 @@ class Secret:
 
     def unresolved_reason(self) -> str | None:
         """Why resolve() would fail, or None when it would succeed."""
-        try:
-            self.resolve()
-        except SecretUnresolved as exc:
-            return str(exc)
-        return None
+        return self._lookup()[1]
 
     def resolve(self) -> str:
-        if self.inline:
-            value = self.reference
-        elif self.reference.startswith("env:"):
-            name = self.reference[4:]
-            if not name:
-                raise SecretUnresolved(f"{self.key}: `env:` needs a variable name")
-            value = os.environ.get(name, "")
-            if not value:
-                raise SecretUnresolved(f"{self.key}: environment variable {name} is not set")
-        else:
-            path = Path(self.reference[5:])
-            try:
-                lines = path.read_text(encoding="utf-8").splitlines()
-            except OSError as exc:
-                raise SecretUnresolved(
-                    f"{self.key}: cannot read {path}: {exc.strerror or exc}"
-                ) from None
-            value = lines[0].strip() if lines else ""
-            if not value:
-                raise SecretUnresolved(f"{self.key}: {path} is empty")
+        value, reason = self._lookup()
+        if reason is not None:
+            raise SecretUnresolved(reason)
         _resolved_values.add(value)
         return value
+
+    def _lookup(self) -> tuple[str, str | None]:
+        """(value, None) or ("", why not); no exceptions: `check` asks for thousands."""
+        if self.inline:
+            return self.reference, None
+        if self.reference.startswith("env:"):
+            name = self.reference[4:]
+            if not name:
+                return "", f"{self.key}: `env:` needs a variable name"
+            value = os.environ.get(name, "")
+            return (value, None) if value else (
+                "", f"{self.key}: environment variable {name} is not set")
+        path = Path(self.reference[5:])
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or "not UTF-8 text"
+            return "", f"{self.key}: cannot read {path}: {why}"
+        value = lines[0].strip() if lines else ""
+        return (value, None) if value else ("", f"{self.key}: {path} is empty")
 
     def __repr__(self) -> str:
         return f"Secret({self.describe()!r})"
