@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import sys
 
 from pbx_bridge.config.load import Loaded, load_config
@@ -46,3 +48,59 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     check = sub.add_parser("check", help="validate a config; print every problem at once")
     check.add_argument("config")
     check.set_defaults(func=cmd_check)
+    add_more_parsers(sub)
+
+
+def cmd_relations(args: argparse.Namespace) -> int:
+    from pbx_bridge.config.relations import KINDS, UnknownObject, canonical_kind, relations
+
+    loaded = load_or_report(args.config)
+    if isinstance(loaded, int):
+        return loaded
+    try:
+        uses = relations(loaded.config, args.kind, args.name)
+    except UnknownObject as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    label = f"{KINDS[canonical_kind(args.kind)]} {args.name}"
+    if args.json:
+        print(json.dumps({"kind": canonical_kind(args.kind), "name": args.name,
+                          "used_by": [{"file": u.where.file, "line": u.where.line,
+                                       "by": u.user, "key": u.key} for u in uses]}, indent=2))
+    elif not uses:
+        print(f"nothing uses {label}: it can be deleted")
+    else:
+        print(f"{label} is used by {len(uses)} object{'s' * (len(uses) != 1)} "
+              "(deleting it is refused while these remain):")
+        for use in uses:
+            print(f"  {use.where}: {use.user} ({use.key})")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pbx_bridge.config.export import COLUMNS, contact_method_rows
+
+    loaded = load_or_report(args.config)
+    if isinstance(loaded, int):
+        return loaded
+    writer = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(contact_method_rows(loaded.config))
+    return 0
+
+
+def add_more_parsers(sub: argparse._SubParsersAction) -> None:
+    rel = sub.add_parser("relations", help="what uses an object (deleting is refused while "
+                                           "anything does)")
+    rel.add_argument("config")
+    rel.add_argument("kind", help="delivery-method, contact-method, schedule, audio-file, "
+                                  "module (FLOW/MODULE), user, email")
+    rel.add_argument("name")
+    rel.add_argument("--json", action="store_true")
+    rel.set_defaults(func=cmd_relations)
+    export = sub.add_parser("export", help="export objects as CSV")
+    export.add_argument("config")
+    export.add_argument("what", choices=["contact-methods"])
+    export.add_argument("--csv", action="store_true", required=True,
+                        help="CSV on stdout (the only format so far)")
+    export.set_defaults(func=cmd_export)
