@@ -64,82 +64,148 @@ _BOOL = re.compile(r"^(true|True|TRUE|false|False|FALSE)$")
 _NULL = re.compile(r"^(~|null|Null|NULL|)$")
 
 
-class _Resolver(yaml.resolver.BaseResolver):
-    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
-        # BaseResolver's general version (path resolvers) costs a third of a large check.
-        if kind is yaml.ScalarNode:
-            if implicit[0]:
-                for tag, regexp in self.yaml_implicit_resolvers.get(value[:1], ()):
-                    if regexp.match(value):
-                        return tag
-            return self.DEFAULT_SCALAR_TAG
-        if kind is yaml.SequenceNode:
-            return self.DEFAULT_SEQUENCE_TAG
-        return self.DEFAULT_MAPPING_TAG
+def _plain(value: str) -> Any:
+    """A plain (unquoted) scalar, resolved the YAML 1.2 way described above."""
+    first = value[:1]
+    if first in _NUMBER_START:
+        if _INT.match(value):
+            return int(value)
+        if _FLOAT.match(value):
+            return float(value)
+    elif first in "tTfF" and _BOOL.match(value):
+        return value[0] in "tT"
+    if _NULL.match(value):
+        return None
+    return value
 
 
-_Resolver.add_implicit_resolver("tag:yaml.org,2002:bool", _BOOL, list("tTfF"))
-_Resolver.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
-_Resolver.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
-_Resolver.add_implicit_resolver("tag:yaml.org,2002:null", _NULL, ["~", "n", "N", ""])
-
+_NUMBER_START = frozenset("-+0123456789.")
+_STR_TAGS = frozenset({"!", "tag:yaml.org,2002:str"})
 
 # libyaml's parser when PyYAML has it (about 5x faster on a config of thousands of accounts).
 _Parser: type = getattr(getattr(yaml, "cyaml", None), "CParser", None) or type(
     "_PyParser",
-    (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer),
+    (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser),
     {"__init__": lambda self, stream: [
         base.__init__(self, *args) for base, args in (
             (yaml.reader.Reader, (stream,)), (yaml.scanner.Scanner, ()),
-            (yaml.parser.Parser, ()), (yaml.composer.Composer, ()))]},
+            (yaml.parser.Parser, ()))]},
 )
 
 
-class _Loader(_Parser, yaml.constructor.SafeConstructor, _Resolver):  # type: ignore[misc]
-    def __init__(self, stream: str, file: str) -> None:
-        _Parser.__init__(self, stream)
-        yaml.constructor.SafeConstructor.__init__(self)
-        _Resolver.__init__(self)
+class _Builder:
+    """Plain data straight from the parser's events.
+
+    PyYAML's node graph and generic constructor cost four times the parse itself on a large
+    config; one pass over the events, with the lines kept, does the same work."""
+
+    def __init__(self, text: str, file: str) -> None:
+        self.parser = _Parser(text)
         self.file = file
         self.duplicates: list[DuplicateKey] = []
+        self.anchors: dict[str, Any] = {}
 
-    def _where(self, node: yaml.Node) -> Where:
-        return Where(self.file, node.start_mark.line + 1)
+    def build(self) -> Any:
+        get = self.parser.get_event
+        get()  # stream start
+        if isinstance(self.parser.peek_event(), yaml.StreamEndEvent):
+            return None
+        get()  # document start
+        data = self._value(get())
+        get()  # document end
+        event = get()
+        if not isinstance(event, yaml.StreamEndEvent):
+            raise yaml.MarkedYAMLError(
+                "expected a single document in the stream", None,
+                "but found another document", event.start_mark)
+        return data
 
-    def construct_located_map(self, node: yaml.MappingNode) -> LocatedMap:
+    def _value(self, event: yaml.Event) -> Any:
+        kind = type(event)
+        if kind is yaml.ScalarEvent:
+            value: Any = self._scalar(event)
+        elif kind is yaml.MappingStartEvent:
+            value = self._mapping(event)
+        elif kind is yaml.SequenceStartEvent:
+            value = self._sequence(event)
+        elif kind is yaml.AliasEvent:
+            if event.anchor not in self.anchors:
+                raise yaml.MarkedYAMLError(None, None, f"found undefined alias {event.anchor!r}",
+                                           event.start_mark)
+            return self.anchors[event.anchor]
+        else:
+            raise yaml.MarkedYAMLError(None, None, f"unexpected {kind.__name__}",
+                                       event.start_mark)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = value
+        return value
+
+    def _scalar(self, event: yaml.ScalarEvent) -> Any:
+        if event.tag is not None and event.tag not in _STR_TAGS:
+            raise yaml.MarkedYAMLError(None, None, f"unsupported tag {event.tag!r}: write the "
+                                       "value without a tag", event.start_mark)
+        if event.implicit[0] and event.tag is None:
+            return _plain(event.value)
+        return event.value
+
+    def _where(self, event: yaml.Event) -> Where:
+        return Where(self.file, event.start_mark.line + 1)
+
+    def _mapping(self, start: yaml.MappingStartEvent) -> LocatedMap:
         result = LocatedMap()
-        result.where = self._where(node)
-        result.key_where = {}
-        yield result
-        self.flatten_mapping(node)
-        for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=True)
+        result.where = self._where(start)
+        result.key_where = key_where = {}
+        merges: list[Any] = []
+        get = self.parser.get_event
+        while True:
+            event = get()
+            if type(event) is yaml.MappingEndEvent:
+                break
+            if type(event) is yaml.ScalarEvent and event.value == "<<" and event.implicit[0]:
+                merges.append(self._value(get()))  # YAML merge key: explicit keys win
+                continue
+            key = self._value(event)
+            if isinstance(key, dict | list):
+                raise yaml.MarkedYAMLError(None, None, "a key must be a plain name",
+                                           event.start_mark)
             # Keys are names in this product: `1:` in a voice menu means the key "1".
             key = "" if key is None else str(key).lower() if isinstance(key, bool) else str(key)
-            where = self._where(key_node)
-            if key in result.key_where:
-                self.duplicates.append(DuplicateKey(key, where, result.key_where[key]))
-            result.key_where[key] = where
-            result[key] = self.construct_object(value_node, deep=True)
+            where = self._where(event)
+            if key in key_where:
+                self.duplicates.append(DuplicateKey(key, where, key_where[key]))
+            key_where[key] = where
+            result[key] = self._value(get())
+        for merged in merges:
+            for source in merged if isinstance(merged, list) else [merged]:
+                if not isinstance(source, LocatedMap):
+                    raise yaml.MarkedYAMLError(None, None, "`<<` merges mappings only",
+                                               start.start_mark)
+                for key, value in source.items():
+                    if key not in result:
+                        result[key] = value
+                        key_where[key] = source.at(key)
+        return result
 
-    def construct_located_list(self, node: yaml.SequenceNode) -> LocatedList:
+    def _sequence(self, start: yaml.SequenceStartEvent) -> LocatedList:
         result = LocatedList()
-        result.where = self._where(node)
-        result.item_where = [self._where(item) for item in node.value]
-        yield result
-        result.extend(self.construct_object(item, deep=True) for item in node.value)
-
-
-_Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_located_map)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_located_list)
+        result.where = self._where(start)
+        result.item_where = item_where = []
+        get = self.parser.get_event
+        while True:
+            event = get()
+            if type(event) is yaml.SequenceEndEvent:
+                break
+            item_where.append(self._where(event))
+            result.append(self._value(event))
+        return result
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, list[DuplicateKey]]:
     """Parse one YAML document; raise SourceError with `FILE:LINE: ...` when it isn't YAML."""
-    loader = None
+    builder = None
     try:
-        loader = _Loader(text, file)  # the pure-Python reader checks the characters here
-        data = loader.get_single_data()
+        builder = _Builder(text, file)  # the pure-Python reader checks the characters here
+        data = builder.build()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -152,9 +218,9 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[DuplicateKey]]:
     except yaml.YAMLError as exc:
         raise SourceError(f"{file}: not valid YAML: {' '.join(str(exc).split())}") from None
     finally:
-        if loader is not None:
-            loader.dispose()
-    return data, loader.duplicates
+        if builder is not None and hasattr(builder.parser, "dispose"):
+            builder.parser.dispose()
+    return data, builder.duplicates
 
 
 def read_yaml(path: str) -> tuple[Any, list[DuplicateKey]]:
