@@ -49,6 +49,23 @@ def _row(store: Store, job: Job) -> dict[str, Any]:
     }
 
 
+def log_rows(store: Store, jobs: list[Job]) -> list[dict[str, Any]]:
+    return [_row(store, j) for j in jobs]
+
+
+def log_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The delivery log for people: one line a job, its last error and next attempt below."""
+    lines = []
+    for r in rows:
+        lines.append(f"#{r['id']} {r['status']:<9} {r['method']} attempts={r['attempts']} "
+                     f"{r['file']} -> {r['remote_name']}")
+        if r["last_error"]:
+            lines.append(f"    last error: {r['last_error']}")
+        if r["next_attempt"]:
+            lines.append(f"    next attempt: {r['next_attempt']}")
+    return lines
+
+
 def cmd_deliveries(args: argparse.Namespace) -> int:
     opened = _open(args)
     if isinstance(opened, int):
@@ -78,13 +95,8 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
             return 0
         if not rows:
             print("no deliveries" + (f" with status {args.status}" if args.status else ""))
-        for r in rows:
-            print(f"#{r['id']} {r['status']:<9} {r['method']} attempts={r['attempts']} "
-                  f"{r['file']} -> {r['remote_name']}")
-            if r["last_error"]:
-                print(f"    last error: {r['last_error']}")
-            if r["next_attempt"]:
-                print(f"    next attempt: {r['next_attempt']}")
+        for line in log_lines(rows):
+            print(line)
         return 0
     finally:
         store.close()

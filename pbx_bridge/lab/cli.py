@@ -31,7 +31,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--config",
         type=Path,
         default=None,
-        help="operator YAML (not used yet: the demo routes with its own DID table for now)",
+        help="operator YAML whose delivery method takes the recordings (routing still uses "
+        "the demo's own DID table)",
+    )
+    demo.add_argument(
+        "--deliver-to", default="recordings-local", metavar="METHOD",
+        help="the config's delivery method for the recordings (default recordings-local)",
     )
     demo.add_argument(
         "--talk", type=float, default=3.0, help="seconds each sample caller talks (default 3)"
@@ -66,10 +71,12 @@ def _demo(args: argparse.Namespace) -> int:
     from pbx_bridge.lab.demo import run_demo
 
     if args.config is not None:
-        # dev.sh already passes the config; routing from it arrives with a later issue.
-        print(f"note: {args.config} is not used yet; the demo routes with its built-in DID table")
+        # Routing from the config arrives with the Asterisk dialplan (issue 4).
+        print(f"note: calls are routed by the demo's own DID table; {args.config} delivers "
+              "the recordings")
     try:
-        return run_demo(args.root, talk_seconds=args.talk)
+        return run_demo(args.root, talk_seconds=args.talk, config=args.config,
+                        deliver_to=args.deliver_to)
     except KeyboardInterrupt:
         print("pbx-bridge lab demo: interrupted; Asterisk and the phones were stopped")
         return 130

@@ -12,11 +12,14 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
 
+from pbx_bridge.delivery.naming import CallFacts
 from pbx_bridge.lab.ami import AmiClient, AmiError, event_is
+from pbx_bridge.lab.demo_delivery import DemoDeliveryError, deliver_recordings
 from pbx_bridge.lab.provision import ProvisionError, provision
 from pbx_bridge.lab.recordings import RecordingListener, wav_stats
 from pbx_bridge.lab.runner import AsteriskLab, LabError
@@ -50,6 +53,7 @@ class CallReport:
     recording: str = "-"
     seconds: float = 0.0
     rms: float = 0.0
+    started: datetime = datetime(1970, 1, 1, tzinfo=UTC)
     notes: list[str] = field(default_factory=list)
 
 
@@ -77,6 +81,7 @@ async def _place(
     talk: float,
 ) -> None:
     mark = ami.mark()
+    report.started = datetime.now(UTC)
     result = await carrier_call(
         carrier, lab.sip_port, report.did, report.caller, talk, lab.run_dir / "sipp"
     )
@@ -153,7 +158,23 @@ def _print_reports(reports: list[CallReport]) -> None:
             print(f"    {note}")
 
 
-def run_demo(root: Path | None, talk_seconds: float = 3.0) -> int:
+def _deliver(config: Path, method: str, reports: list[CallReport]) -> int:
+    recordings = [(Path(r.recording), CallFacts("Recording", r.caller, "", r.did, r.started))
+                  for r in reports if r.recording != "-"]
+    print(f"\ndelivering {len(recordings)} recordings with {config}'s method {method!r} ...")
+    try:
+        lines = deliver_recordings(config, method, recordings)
+    except DemoDeliveryError as exc:
+        print(f"pbx-bridge lab demo: {exc}")
+        return 1
+    print(f"delivery log (also: pbx-bridge deliveries {config}):")
+    for line in lines:
+        print(f"  {line}")
+    return 0 if lines and all(" delivered " in line for line in lines if line[0] == "#") else 1
+
+
+def run_demo(root: Path | None, talk_seconds: float = 3.0, config: Path | None = None,
+             deliver_to: str = "recordings-local") -> int:
     # The demo prints its own story; library info logs would interleave with it.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     try:
@@ -174,5 +195,5 @@ def run_demo(root: Path | None, talk_seconds: float = 3.0) -> int:
         with contextlib.suppress(LabError):
             lab.stop()
     _print_reports(reports)
-    print(f"\nAsterisk stopped; run folder kept for listening: {lab.run_dir}")
-    return 0
+    print(f"\nAsterisk stopped; run folder kept: {lab.run_dir}")
+    return _deliver(config, deliver_to, reports) if config is not None else 0
