@@ -78,7 +78,14 @@ case "${1:-}" in
     setup) setup ;;
     demo)
         setup
-        exec "$VENV/bin/pbx-bridge" lab demo --config config/example.yaml
+        bridge="$VENV/bin/pbx-bridge"
+        log "pbx-bridge check config/example.yaml"
+        "$bridge" check config/example.yaml
+        log "pbx-bridge route: a call to the main line on a Tuesday morning, then on Christmas"
+        "$bridge" route config/example.yaml --to 33170000102 --at 2026-11-24T10:00:00
+        "$bridge" route config/example.yaml --to 33170000102 --at 2026-12-25T10:00:00
+        log "pbx-bridge lab demo: real Asterisk, sipp phones and carrier, recordings delivered"
+        exec "$bridge" lab demo --config config/example.yaml
         ;;
     test)
         setup
