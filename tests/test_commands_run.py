@@ -1,0 +1,102 @@
+"""`pbx-bridge run`: refuses what it could not work with, runs its parts, drains on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pbx_bridge.config.load import load_config
+from pbx_bridge.delivery.naming import CallFacts
+from pbx_bridge.delivery.queue import submit
+from pbx_bridge.store import open_store
+from tests.config.checking import MINIMAL, MINIMAL_ENV, edited
+
+TIMEOUT = 15.0
+
+
+def write_config(tmp_path: Path) -> Path:
+    path = tmp_path / "pbx.yaml"
+    path.write_text(edited(MINIMAL, {
+        "  timezone: Europe/Paris": f"  timezone: Europe/Paris\n  store: sqlite://{tmp_path}/b.db",
+        "directory: /var/archive/%{call_year}": f"directory: {tmp_path}/archive/%{{call_year}}",
+    }))
+    (tmp_path / "greeting.wav").write_bytes(b"RIFF")
+    return path
+
+
+def run_bridge(config: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "pbx_bridge.cli", "run", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env})
+
+
+def wait_for_event(process: subprocess.Popen[str], event: str) -> dict:
+    """Read the bridge's JSON log lines until `event` appears (or fail after TIMEOUT)."""
+    assert process.stderr is not None
+    deadline = time.monotonic() + TIMEOUT
+    seen = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stderr], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        line = process.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("event") == event:
+            return record
+    raise AssertionError(f"no {event} within {TIMEOUT} s; the bridge said: {''.join(seen)}")
+
+
+def test_unresolved_secrets_and_missing_audio_refuse_the_start_naming_each(
+        tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    (tmp_path / "greeting.wav").unlink()
+    env = {k: v for k, v in os.environ.items() if k not in MINIMAL_ENV}
+    done = subprocess.run([sys.executable, "-m", "pbx_bridge.cli", "run", str(config)],
+                          capture_output=True, text=True, env=env, timeout=TIMEOUT)
+    assert done.returncode == 1
+    errors = done.stderr.splitlines()
+    assert sum("unresolved secret:" in line for line in errors) == len(MINIMAL_ENV)
+    assert any("audio file greeting: greeting.wav not found" in line for line in errors)
+    assert errors[-1].endswith("refusing to start (3 unresolved secrets or audio files, each "
+                               "named above)")
+    assert all(line.startswith(f"{config}:") for line in errors)
+
+
+def test_the_bridge_delivers_queued_files_and_sigterm_drains_and_exits_0(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    loaded = load_config(config)
+    recording = tmp_path / "1795418878.0.wav"
+    recording.write_bytes(b"RIFF" + bytes(100))
+    store = open_store(loaded.config.system.store)
+    submit(store, loaded.config, recording, ["archive"],
+           CallFacts("Recording", "12025550123", "", "33100000001",
+                     datetime(2026, 11, 23, 8, 0, tzinfo=UTC)))
+    store.close()
+
+    bridge = run_bridge(config, MINIMAL_ENV)
+    try:
+        ready = wait_for_event(bridge, "bridge_ready")
+        assert ready["components"] == ["delivery"]
+        delivered = wait_for_event(bridge, "delivery_delivered")
+        assert Path(delivered["remote_name"]).read_bytes() == b"RIFF" + bytes(100)
+        bridge.send_signal(signal.SIGTERM)
+        assert bridge.wait(TIMEOUT) == 0
+    finally:
+        if bridge.poll() is None:
+            bridge.kill()
+            bridge.wait()
+    assert not any(MINIMAL_ENV[k] in (bridge.stderr.read() if bridge.stderr else "")
+                   for k in MINIMAL_ENV)
