@@ -87,6 +87,7 @@ def references(config: Config) -> Iterator[Problem]:
                           "cannot be the method itself")
         yield from refs.check("delivery method", [method.fallback], method.at("fallback"),
                               f"delivery method {method.name}: fallback")
+    yield from _fallback_loops(config)
     for route in config.sms:
         where, owner = route.at("receive.value"), f"sms {route.number}"
         if route.type == "device":
@@ -183,3 +184,22 @@ def trunk_needed(config: Config) -> Iterator[Problem]:
             key = "number" if cm.kind == "pstn_forwarding" else "external_outbound_calls"
             yield Problem(cm.at(key), f"contact method {cm.name} calls the PSTN, but no "
                           "`trunks` are defined; add the carrier trunk")
+
+
+def _fallback_loops(config: Config) -> Iterator[Problem]:
+    """A fallback chain that comes back to itself would hand a refused file round forever."""
+    fallback = {m.name: m.fallback for m in config.delivery_methods if m.fallback}
+    reported: set[frozenset[str]] = set()
+    for method in config.delivery_methods:  # in file order: a loop is reported at its first
+        if method.fallback == method.name:
+            continue  # reported above, in the product's own words
+        chain, name = [method.name], fallback.get(method.name)
+        while name and name not in chain:
+            chain.append(name)
+            name = fallback.get(name)
+        if name != method.name or frozenset(chain) in reported:
+            continue
+        reported.add(frozenset(chain))
+        yield Problem(method.at("fallback"), f"delivery method {method.name}: the fallback "
+                      f"chain {' -> '.join([*chain, method.name])} loops; end it with a "
+                      "method that has no fallback")

@@ -79,3 +79,23 @@ def test_pattern_with_an_unclosed_field_is_refused(check: Checker) -> None:
 def test_pattern_using_every_documented_field_passes(check: Checker) -> None:
     check.minimal_with('file_name: "%{call_time}-%{src_number}.wav"',
                        f'file_name: "{ALL_FIELDS}.wav"').assert_valid()
+
+
+# -- a fallback chain ends ---------------------------------------------------------------------
+def test_a_fallback_chain_that_loops_is_refused_once_at_its_first_method(check: Checker) -> None:
+    result = check(edited(MINIMAL, {
+        "  - name: archive\n    type: local\n":
+            "  - name: archive\n    type: local\n    fallback: ops-email  # loops\n",
+        "    subject: \"%{service_name} from %{src_number}\"\n":
+            "    subject: \"%{service_name} from %{src_number}\"\n    fallback: archive\n",
+    }))
+    message = result.only_error_at("fallback: archive")
+    assert message == ("delivery method ops-email: the fallback chain ops-email -> archive -> "
+                       "ops-email loops; end it with a method that has no fallback")
+
+
+def test_a_fallback_chain_that_ends_passes(check: Checker) -> None:
+    check(edited(MINIMAL, {
+        "    subject: \"%{service_name} from %{src_number}\"\n":
+            "    subject: \"%{service_name} from %{src_number}\"\n    fallback: archive\n",
+    })).assert_valid()
