@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from pbx_bridge.config.source import Where
@@ -32,9 +33,12 @@ class Secret:
     where: Where
     key: str
     inline: bool = field(default=False)
+    base: str = ""  # `file:` paths that are relative are relative to the config file's folder
 
     @staticmethod
     def parse(text: str, where: Where, key: str) -> Secret:
+        if text.startswith("file:") and not text.startswith("file:/"):
+            return Secret(text, where, key, base=_folder_of(where.file))
         if text.startswith(("env:", "file:")):
             return Secret(text, where, key)
         return Secret(text, where, key, inline=True)
@@ -65,7 +69,7 @@ class Secret:
             value = os.environ.get(name, "")
             return (value, None) if value else (
                 "", f"{self.key}: environment variable {name} is not set")
-        path = Path(self.reference[5:])
+        path = Path(self.base, self.reference[5:])
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
@@ -78,3 +82,8 @@ class Secret:
         return f"Secret({self.describe()!r})"
 
     __str__ = __repr__
+
+
+@lru_cache(maxsize=64)
+def _folder_of(config_file: str) -> str:
+    return str(Path(config_file).resolve().parent)

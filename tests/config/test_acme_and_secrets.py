@@ -126,6 +126,19 @@ def test_a_file_secret_is_read_from_the_file(check: Checker, tmp_path: Path) -> 
     assert result.problems == []
 
 
+def test_a_relative_file_secret_is_read_beside_the_config_wherever_the_bridge_runs(
+        check: Checker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (check.directory / "secrets").mkdir()
+    (check.directory / "secrets" / "desk1").write_text("beside-the-config\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = check.minimal_with("password: env:PBX_TEST_DESK1_PASSWORD",
+                                "password: file:secrets/desk1")
+    result.assert_valid()
+    assert result.problems == []
+
+
 @pytest.mark.parametrize(("content", "reason"), [
     (None, "No such file or directory"),
     ("", "is empty"),
