@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Iterator
 
@@ -37,6 +38,19 @@ def unique_names(config: Config) -> Iterator[Problem]:
                                         for c in config.sip_accounts))
 
 
+KNOWN_LISTED = 8
+
+
+def _known_hint(name: str, known: set[str]) -> str:
+    """The names there are, when few; the closest ones when there are thousands."""
+    names = sorted(filter(None, known))
+    if len(names) <= KNOWN_LISTED:
+        return f"known: {', '.join(names) or 'none'}"
+    close = difflib.get_close_matches(name, names, n=3)
+    return (f"did you mean {' or '.join(repr(n) for n in close)}? " if close else "") + \
+        f"{len(names)} are defined"
+
+
 class _Refs:
     """Checks that a named thing exists, with one message shape for every kind."""
 
@@ -60,9 +74,8 @@ class _Refs:
                               "there is nothing of theirs to ring; add one to the user, or "
                               "name a contact method")
             else:
-                names_known = ", ".join(sorted(filter(None, known))) or "none"
                 yield Problem(where, f"{owner}: no {kind} named {name!r}; define it, or fix "
-                              f"the name (known: {names_known})")
+                              f"the name ({_known_hint(name, known)})")
 
 
 def references(config: Config) -> Iterator[Problem]:

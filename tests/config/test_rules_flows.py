@@ -191,3 +191,16 @@ def test_a_recorder_before_a_ring_group_that_comes_back_is_no_loop(check: Checke
         MENU: "      record:\n        type: call_recorder\n        next: sales\n" + MENU,
         "next: voicemail\n      support:": "next: record\n      support:",
     })).assert_valid()
+
+
+def test_with_many_names_a_missing_reference_suggests_the_closest_instead_of_listing_all(
+        check: Checker) -> None:
+    extra = "".join(f"    - name: phone-{n}\n      number: \"3360000{n:04d}\"\n"
+                    for n in range(20))
+    result = check(edited(MINIMAL, {
+        "  pstn_forwardings:\n": f"  pstn_forwardings:\n{extra}",
+        "destinations: [desk-1, desk-2]": "destinations: [desk-1, phone-7x]",
+    }))
+    message = result.only_error_at("destinations: [desk-1, phone-7x]")
+    assert message.endswith("no contact method named 'phone-7x'; define it, or fix the name "
+                            "(did you mean 'phone-7' or 'phone-17' or 'phone-9'? 24 are defined)")
