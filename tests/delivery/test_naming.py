@@ -95,3 +95,12 @@ def test_any_caller_text_stays_inside_one_segment(text: str) -> None:
     assert len(name.encode()) <= naming.MAX_NAME_BYTES
     subject = naming.subject("%{src_name}", facts(text), TZ)
     assert "\r" not in subject and "\n" not in subject
+
+
+def test_the_issue_s_hostile_caller_name_gives_a_safe_file_name_and_subject() -> None:
+    hostile = facts("../../etc/passwd\r\nBcc: x@y")
+    name = naming.file_name("%{src_name}-%{call_time}.wav", hostile, TZ)
+    assert "/" not in name and ".." not in name and "\r" not in name and "\n" not in name
+    assert name == "_._etc_passwd Bcc_ x@y-2025-05-07 06-57-38.wav"
+    subject = naming.subject("%{service_name} from %{src_name}", hostile, TZ)
+    assert subject == "Voicemail from ../../etc/passwd Bcc: x@y"  # one header line, no Bcc
