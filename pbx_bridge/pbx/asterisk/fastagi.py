@@ -8,31 +8,40 @@ Why our own and not panoramisk's `fast_agi.Application` (notes/libraries.md, ver
   truncated UTF-8 caller name loses the call its route;
 - `add_route` with a plain function raises AttributeError on Python >= 3.11, and it swallows
   cancellation (`except BaseException`).
+Wrapping it would mean replacing its reader, its route table and its error handling: all of it.
 
 Here parsing is sans-IO (`AgiEnvParser`, `parse_response`), the header block is bounded and
-timed, and every session is its own task: a bad or silent client only ever costs its own task.
+timed, and every connection is its own `asyncio.Protocol` (bytes in, lines out, no task until
+the environment is complete): a bad or silent client only ever costs its own connection, and
+a handler is one task per call. `loop_factory()` gives uvloop when it is installed (about twice
+the sessions per core-second; see bench/README.md), the stock loop otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
 import inspect
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import structlog
 
 log = structlog.get_logger()
 
 MAX_HEADER_BYTES = 64 * 1024
+MAX_LINE_BYTES = 64 * 1024  # one command response (a 520 usage text is a few KB)
+MAX_QUEUED_LINES = 64  # unsolicited lines held for the handler before reading pauses
 HEADER_TIMEOUT = 5.0  # seconds for the whole agi_* block: Asterisk sends it at once
 COMMAND_TIMEOUT = 30.0
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\([^()\r\n]*\))?$")
 _APP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_STATUS = re.compile(r"^(\d{3})[ -]?(.*)$")
+_RESULT = re.compile(r"^result=(?P<result>\S*)(?:\s+\((?P<data>.*)\))?(?P<extra>.*)$")
 
 
 class AgiProtocolError(Exception):
@@ -52,41 +61,72 @@ class AgiResult:
     lines: tuple[str, ...] = ()  # the raw lines (several for 520 usage text)
 
 
+def _bad_line(line: bytes) -> bool:
+    return not line.startswith(b"agi_") or b":" not in line
+
+
 class AgiEnvParser:
-    """Sans-IO reader of the `agi_*: value` block that opens a FastAGI session."""
+    """Sans-IO reader of the `agi_*: value` block that opens a FastAGI session.
+
+    A line that is not `agi_<name>: value` fails at once (garbage, HTTP probes), and so does a
+    block larger than `max_bytes`, so a bad peer is dropped as soon as it shows itself.
+    """
 
     def __init__(self, max_bytes: int = MAX_HEADER_BYTES) -> None:
         self.max_bytes = max_bytes
         self.env: dict[str, str] = {}
         self.done = False
         self._buffer = bytearray()
-        self._seen = 0
+        self._checked = 0  # complete lines before this offset were looked at
 
     def feed(self, data: bytes) -> bytes:
         """Consume bytes; returns what follows the block once it is complete (else b"")."""
-        self._buffer += data
-        self._seen += len(data)
-        while not self.done:
-            end = self._buffer.find(b"\n")
-            if end < 0:
-                break
-            raw = bytes(self._buffer[:end]).rstrip(b"\r")
-            del self._buffer[: end + 1]
-            if not raw:
-                self.done = True
-                break
-            # Asterisk may cut a long caller name mid-character: replace, never raise.
-            key, sep, value = raw.decode("utf-8", "replace").partition(":")
-            if not sep or not key.startswith("agi_"):
-                raise AgiProtocolError(f"not an AGI environment line: {raw[:60]!r}")
-            self.env[key.strip()] = value.strip()
-        if not self.done and self._seen > self.max_bytes:
-            raise AgiProtocolError(f"AGI environment larger than {self.max_bytes} bytes")
         if self.done:
-            rest = bytes(self._buffer)
-            self._buffer.clear()
+            return bytes(data)
+        buf = self._buffer
+        buf += data
+        if buf[:1] == b"\n" or buf[:2] == b"\r\n":  # an empty environment
+            self.done = True
+            rest = bytes(buf[1 if buf[:1] == b"\n" else 2 :])
+            buf.clear()
             return rest
-        return b""
+        start = max(self._checked - 1, 0)
+        end, skip = buf.find(b"\n\n", start), 2
+        if b"\r" in buf:
+            crlf = buf.find(b"\n\r\n", start)
+            if crlf >= 0 and (end < 0 or crlf < end):
+                end, skip = crlf, 3
+        if end < 0:
+            self._check_partial()
+            return b""
+        if end > self.max_bytes:
+            raise AgiProtocolError(f"AGI environment larger than {self.max_bytes} bytes")
+        # Asterisk may cut a long caller name mid-character: replace, never raise.
+        env = self.env
+        for line in buf[:end].decode("utf-8", "replace").split("\n"):
+            key, sep, value = line.partition(":")
+            if not sep or not key.startswith("agi_"):
+                raise AgiProtocolError(f"not an AGI environment line: {line[:60]!r}")
+            env[key.strip()] = value.strip()
+        self.done = True
+        rest = bytes(buf[end + skip :])
+        buf.clear()
+        return rest
+
+    def _check_partial(self) -> None:
+        buf = self._buffer
+        pos = self._checked
+        while (nl := buf.find(b"\n", pos)) >= 0:
+            line = bytes(buf[pos:nl])
+            if _bad_line(line):
+                raise AgiProtocolError(f"not an AGI environment line: {line[:60]!r}")
+            pos = nl + 1
+        self._checked = pos
+        head = bytes(buf[pos : pos + 4])
+        if not b"agi_".startswith(head) and head != b"\r":  # `\r`: a CRLF blank line begins
+            raise AgiProtocolError(f"not an AGI environment line: {bytes(buf[pos : pos + 60])!r}")
+        if len(buf) > self.max_bytes:
+            raise AgiProtocolError(f"AGI environment larger than {self.max_bytes} bytes")
 
 
 def agi_args(env: Mapping[str, str]) -> list[str]:
@@ -97,15 +137,12 @@ def agi_args(env: Mapping[str, str]) -> list[str]:
     return args
 
 
-_RESULT = re.compile(r"^result=(?P<result>\S*)(?:\s+\((?P<data>.*)\))?(?P<extra>.*)$")
-
-
 def parse_response(lines: list[str]) -> AgiResult:
     """Parse one command response (a single line, or a 520- ... 520 block)."""
     first = lines[0]
     if first.startswith("HANGUP"):
         raise AgiHangup("HANGUP")
-    match = re.match(r"^(\d{3})[ -]?(.*)$", first)
+    match = _STATUS.match(first)
     if match is None:
         raise AgiProtocolError(f"not an AGI response: {first[:80]!r}")
     code, rest = int(match.group(1)), match.group(2).strip()
@@ -131,16 +168,39 @@ def quote(value: str) -> str:
     return '"' + clean.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-@dataclass
-class AgiSession:
-    """One FastAGI conversation: the environment, and commands to the channel."""
+def script_name(network_script: str) -> str:
+    """`route?x=1` and `/route` both route as `route`."""
+    return network_script.split("?", 1)[0].strip("/")
 
-    env: dict[str, str]
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    command_timeout: float = COMMAND_TIMEOUT
-    args: list[str] = field(default_factory=list)
-    hung_up: bool = False
+
+class AgiSession:
+    """One FastAGI conversation: the environment, and commands to the channel.
+
+    The server's sessions run over its own protocol (`reader` and `writer` are None there);
+    a session can also be built over an `asyncio` stream pair, as `AgiSession(env, reader,
+    writer)`, e.g. for an AGI client of one's own.
+    """
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        reader: asyncio.StreamReader | None = None,
+        writer: asyncio.StreamWriter | None = None,
+        command_timeout: float = COMMAND_TIMEOUT,
+        args: list[str] | None = None,
+        hung_up: bool = False,
+    ) -> None:
+        self.env = env
+        self.reader = reader
+        self.writer = writer
+        self.command_timeout = command_timeout
+        self.args = args if args is not None else []
+        self.hung_up = hung_up
+        self.peer: Any = writer.get_extra_info("peername") if writer is not None else None
+        self._conn: _AgiConnection | None = None
+
+    def __repr__(self) -> str:
+        return f"AgiSession(script={self.script!r}, uniqueid={self.env.get('agi_uniqueid')!r})"
 
     @property
     def script(self) -> str:
@@ -151,15 +211,21 @@ class AgiSession:
             raise ValueError("an AGI command must be one line")
         if self.hung_up:
             raise AgiHangup("channel already hung up")
-        self.writer.write(text.encode("utf-8") + b"\n")
-        await self.writer.drain()
+        conn = self._conn
         try:
+            if conn is not None:
+                await conn.write(text.encode("utf-8") + b"\n")
+            else:
+                assert self.writer is not None
+                self.writer.write(text.encode("utf-8") + b"\n")
+                await self.writer.drain()
             # Asterisk writes a bare `HANGUP` line when the caller leaves; parse_response
             # raises AgiHangup for it, whatever answer to our command may follow.
-            lines = [await self._readline()]
-            if re.match(r"^\d{3}-", lines[0]):
-                code = lines[0][:3]
-                while not lines[-1].startswith(code + " "):
+            first = await self._readline()
+            lines = [first]
+            if len(first) > 3 and first[3] == "-":
+                code = first[:3] + " "
+                while not lines[-1].startswith(code):
                     lines.append(await self._readline())
             return parse_response(lines)
         except AgiHangup:
@@ -167,12 +233,14 @@ class AgiSession:
             raise
 
     async def _readline(self) -> str:
+        if self._conn is not None:
+            return await self._conn.readline(self.command_timeout)
+        assert self.reader is not None
         try:
             raw = await asyncio.wait_for(self.reader.readline(), self.command_timeout)
         except (ValueError, asyncio.LimitOverrunError) as exc:
             raise AgiProtocolError("AGI response line too long") from exc
         if not raw:
-            self.hung_up = True
             raise AgiHangup("EOF")
         return raw.decode("utf-8", "replace").rstrip("\r\n")
 
@@ -196,12 +264,189 @@ class AgiSession:
         return await self.command(f"EXEC {application} {quote(options)}")
 
 
-def script_name(network_script: str) -> str:
-    """`route?x=1` and `/route` both route as `route`."""
-    return network_script.split("?", 1)[0].strip("/")
-
-
 Handler = Callable[[AgiSession], Awaitable[None]]
+
+
+class _AgiConnection(asyncio.Protocol):
+    """One FastAGI connection: environment, then response lines for the session's handler.
+
+    Nothing here waits: bytes are parsed as they come, a timer drops a peer that does not
+    finish its environment in time, and only a complete environment starts a handler task.
+    """
+
+    def __init__(self, server: AgiServer) -> None:
+        self.server = server
+        self.loop = server._loop
+        self.transport: asyncio.Transport | None = None
+        self.peer: Any = None
+        self.parser: AgiEnvParser | None = AgiEnvParser(server.max_header_bytes)
+        self.session: AgiSession | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.lost = False
+        self.finished = False  # the handler has returned (or there was none)
+        self.lines: collections.deque[str] = collections.deque()
+        self.partial = b""
+        self.eof = False
+        self.error: Exception | None = None
+        self.waiter: asyncio.Future[str] | None = None
+        self.drained: asyncio.Future[None] | None = None
+        self.reading_paused = False
+
+    # -- transport side ---------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.server._connections.add(self)
+        self.timer = self.loop.call_later(self.server.header_timeout, self._header_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        if self.parser is None:
+            if self.session is not None:
+                self._lines_received(data)
+            return
+        try:
+            rest = self.parser.feed(data)
+        except AgiProtocolError as exc:
+            self._drop("agi_bad_header", error=str(exc))
+            return
+        if self.parser.done:
+            env = self.parser.env
+            self.parser = None
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+            self._start(env)
+            if rest:
+                self._lines_received(rest)
+
+    def eof_received(self) -> bool:
+        if self.session is None and self.parser is not None:
+            log.info("agi_closed_before_env", peer=self._peer())
+        self._fail(AgiHangup("EOF"))
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self._fail(AgiHangup("EOF"))
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+        if self.task is None or self.finished:
+            self.server._ended(self)
+
+    def pause_writing(self) -> None:
+        if self.drained is None or self.drained.done():
+            self.drained = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+
+    # -- session side -----------------------------------------------------------------------
+    def _peer(self) -> Any:
+        if self.peer is None and self.transport is not None:
+            self.peer = self.transport.get_extra_info("peername")
+        return self.peer
+
+    def _header_timeout(self) -> None:
+        self.timer = None
+        self._drop("agi_header_timeout", abort=False, seconds=self.server.header_timeout)
+
+    def _drop(self, event: str, abort: bool = True, **fields: Any) -> None:
+        log.warning(event, peer=self._peer(), **fields)
+        self.parser = None
+        if self.transport is not None:
+            if abort:
+                self.transport.abort()  # unread garbage: no need to be polite
+            else:
+                self.transport.close()
+
+    def _start(self, env: dict[str, str]) -> None:
+        server = self.server
+        session = AgiSession(env, None, None, server.command_timeout, agi_args(env))
+        session._conn = self
+        self.session = session
+        handler = server.routes.get(session.script)
+        if handler is None:
+            log.warning(
+                "agi_unknown_script", uniqueid=env.get("agi_uniqueid"), script=session.script
+            )
+            assert self.transport is not None
+            self.transport.close()
+            return
+        self.task = self.loop.create_task(server._run(handler, session, self))
+
+    def _lines_received(self, data: bytes) -> None:
+        if self.partial:
+            data = self.partial + data
+        *complete, self.partial = data.split(b"\n")
+        if len(self.partial) > MAX_LINE_BYTES:
+            self._fail(AgiProtocolError("AGI response line too long"))
+            assert self.transport is not None
+            self.transport.abort()
+            return
+        lines = self.lines
+        for raw in complete:
+            lines.append(raw.decode("utf-8", "replace").rstrip("\r"))
+        waiter = self.waiter
+        if lines and waiter is not None and not waiter.done():
+            waiter.set_result(lines.popleft())
+        if len(lines) > MAX_QUEUED_LINES and not self.reading_paused and self.transport:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def _fail(self, exc: Exception) -> None:
+        if self.error is None:
+            self.error = exc
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(self.error)
+
+    async def write(self, data: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        assert self.transport is not None
+        self.transport.write(data)
+        if self.drained is not None and not self.drained.done():
+            await self.drained
+            if self.error is not None:
+                raise self.error
+
+    async def readline(self, timeout: float) -> str:
+        lines = self.lines
+        if lines:
+            line = lines.popleft()
+            if self.reading_paused and not lines and self.transport is not None:
+                self.reading_paused = False
+                self.transport.resume_reading()
+            return line
+        if self.error is not None:
+            raise self.error
+        waiter = self.waiter = self.loop.create_future()
+        timer = self.loop.call_later(timeout, _expire, waiter)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+            self.waiter = None
+
+
+def _expire(waiter: asyncio.Future[str]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError("no AGI response in time"))
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop's event loop when it is installed, else asyncio's: `asyncio.run(main(),
+    loop_factory=...)` on 3.12+, or `asyncio.Runner(loop_factory=loop_factory())`."""
+    try:
+        import uvloop  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop  # type: ignore[no-any-return]
 
 
 class AgiServer:
@@ -227,12 +472,21 @@ class AgiServer:
         self.max_header_bytes = max_header_bytes
         self.command_timeout = command_timeout
         self.sessions_done = 0
-        self._finished = asyncio.Condition()
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._connections: set[_AgiConnection] = set()
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    @property
+    def active(self) -> int:
+        """Connections open now (sessions and peers still sending their environment)."""
+        return len(self._connections)
 
     async def start(self) -> AgiServer:
-        self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        self._loop = asyncio.get_running_loop()
+        self._server = await self._loop.create_server(
+            lambda: _AgiConnection(self), self.host, self.port
+        )
         self.port = int(self._server.sockets[0].getsockname()[1])
         log.info("agi_listening", host=self.host, port=self.port)
         return self
@@ -240,10 +494,15 @@ class AgiServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        tasks = []
+        for conn in list(self._connections):
+            if conn.task is not None and not conn.task.done():
+                conn.task.cancel()
+                tasks.append(conn.task)
+            elif conn.transport is not None:
+                conn.transport.abort()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -259,62 +518,41 @@ class AgiServer:
     ) -> None:
         await self.close()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        peer = writer.get_extra_info("peername")
-        try:
-            await self._session(reader, writer, peer)
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(OSError, asyncio.CancelledError):
-                await writer.wait_closed()
-            self.sessions_done += 1
-            async with self._finished:
-                self._finished.notify_all()
-
     async def wait_sessions_done(self, count: int, timeout: float) -> None:
         """Until `count` sessions have ended since start (for tests and the demo)."""
-        async with asyncio.timeout(timeout), self._finished:
-            await self._finished.wait_for(lambda: self.sessions_done >= count)
+        if self.sessions_done >= count:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append((count, waiter))
+        async with asyncio.timeout(timeout):
+            await waiter
 
-    async def _read_env(self, reader: asyncio.StreamReader) -> dict[str, str] | None:
-        parser = AgiEnvParser(self.max_header_bytes)
-        async with asyncio.timeout(self.header_timeout):
-            while not parser.done:
-                data = await reader.read(4096)
-                if not data:
-                    return None  # closed before the blank line: nothing to route
-                parser.feed(data)
-        return parser.env
+    def _ended(self, conn: _AgiConnection) -> None:
+        self._connections.discard(conn)
+        self.sessions_done += 1
+        if self._waiters:
+            done = self.sessions_done
+            for count, waiter in self._waiters:
+                if count <= done and not waiter.done():
+                    waiter.set_result(None)
+            self._waiters = [(c, w) for c, w in self._waiters if not w.done()]
 
-    async def _session(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object
-    ) -> None:
-        try:
-            env = await self._read_env(reader)
-        except TimeoutError:
-            log.warning("agi_header_timeout", peer=peer, seconds=self.header_timeout)
-            return
-        except (AgiProtocolError, OSError) as exc:
-            log.warning("agi_bad_header", peer=peer, error=str(exc))
-            return
-        if env is None:
-            log.info("agi_closed_before_env", peer=peer)
-            return
-        session = AgiSession(env, reader, writer, self.command_timeout, agi_args(env))
-        handler = self.routes.get(session.script)
-        call = {"uniqueid": env.get("agi_uniqueid"), "script": session.script}
-        if handler is None:
-            log.warning("agi_unknown_script", **call)
-            return
+    async def _run(self, handler: Handler, session: AgiSession, conn: _AgiConnection) -> None:
         try:
             await handler(session)
         except AgiHangup as exc:
-            log.info("agi_hangup", reason=str(exc), **call)
+            log.info("agi_hangup", reason=str(exc), **_call(session))
         except (AgiProtocolError, OSError, TimeoutError) as exc:
-            log.warning("agi_session_failed", error=str(exc), **call)
+            log.warning("agi_session_failed", error=str(exc), **_call(session))
         except Exception:
-            log.exception("agi_handler_failed", **call)
+            log.exception("agi_handler_failed", **_call(session))
+        finally:
+            conn.finished = True
+            if conn.lost:
+                self._ended(conn)
+            elif conn.transport is not None:
+                conn.transport.close()
+
+
+def _call(session: AgiSession) -> dict[str, Any]:
+    return {"uniqueid": session.env.get("agi_uniqueid"), "script": session.script}
