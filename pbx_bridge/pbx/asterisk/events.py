@@ -110,6 +110,19 @@ class AmiEvents:
             "CoreShowChannel": self._newchannel,  # reconciliation: same shape as Newchannel
         }
 
+        self._wanted = frozenset(name.encode() for name in self._handlers)
+
+    def wants(self, name: bytes, frame: bytes) -> bool:
+        """Whether a raw frame (`ami_frames`) can map to anything, without decoding it: the
+        ingest path parses only these. False for nearly all VarSet and every Newexten."""
+        if name not in self._wanted:
+            return False
+        if name == b"VarSet":
+            return b"MIXMONITOR_FILENAME" in frame
+        if name == b"UserEvent":
+            return CLOSED_USEREVENT.encode() in frame
+        return True
+
     def translate(self, m: Message) -> tuple[CallEvent, ...]:
         handler = self._handlers.get(m.get("Event") or "")
         if handler is None:
