@@ -14,7 +14,13 @@ from pbx_bridge import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pbx_bridge import commands_config, commands_delivery, commands_route, commands_run
+    from pbx_bridge import (
+        commands_config,
+        commands_delivery,
+        commands_dialplan,
+        commands_route,
+        commands_run,
+    )
     from pbx_bridge.lab import cli as lab_cli
 
     parser = argparse.ArgumentParser(
@@ -23,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pbx-bridge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (commands_config, commands_route, commands_run, commands_delivery, lab_cli):
+    for module in (commands_config, commands_route, commands_dialplan, commands_run,
+                   commands_delivery, lab_cli):
         module.add_parser(sub)
     return parser
 

@@ -53,6 +53,15 @@ def resolve(config: Config, called: str, caller: str, instant: datetime,
     raise UnknownNumber(f"{called} is not a DID or internal number of this system")
 
 
+def module_step(config: Config, module: Module, instant: datetime, key: str = "",
+                reason: str = "") -> tuple[Step, str]:
+    """One module at `instant` (`key`: the key pressed at a voice menu, "" for none), and the
+    module the call goes to when this one does not end it ("" for none)."""
+    local = instant.astimezone(ZoneInfo(config.system.timezone))
+    step, branch, _, _ = _step(config, module, local, reason, key, 0)
+    return step, branch
+
+
 def _describe(cm: ContactMethod) -> str:
     kind = {"sip_account": "SIP account", "app_configuration": "the app of user",
             "pstn_forwarding": "PSTN forwarding", "sip_forwarding": "SIP forwarding"}[cm.kind]
