@@ -112,6 +112,9 @@ class AmiEvents:
 
         self._wanted = frozenset(name.encode() for name in self._handlers)
 
+    def on_demand(self, file: str) -> bool:
+        return self._on_demand(file)
+
     def wants(self, name: bytes, frame: bytes) -> bool:
         """Whether a raw frame (`ami_frames`) can map to anything, without decoding it: the
         ingest path parses only these. False for nearly all VarSet and every Newexten."""
