@@ -6,11 +6,16 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from pbx_bridge.calls.recording_policy import Recorder, RecordingDecision, decide
 from pbx_bridge.commands_config import load_or_report
+from pbx_bridge.config.model import Config
 from pbx_bridge.routing.plan import Plan, Step
-from pbx_bridge.routing.resolve import UnknownNumber, resolve
+from pbx_bridge.routing.resolve import UnknownNumber, normalise, resolve
+
+RINGING = ("contact_method", "ring_group", "queue")
 
 
 def parse_instant(text: str | None, timezone: str) -> datetime:
@@ -50,7 +55,37 @@ def describe(step: Step) -> str:
     return what
 
 
-def render(plan: Plan) -> str:
+def recording_decisions(config: Config, plan: Plan) -> list[tuple[int, str, RecordingDecision]]:
+    """(step number, destination, decision) for every party the plan may ring: what is
+    recorded if that party answers, after the call recorders passed before that step."""
+    caller = config.contact_method_for_internal(normalise(plan.caller)) if plan.caller else None
+    recorders: list[Recorder] = []
+    out = []
+    for index, step in enumerate(plan.steps, 1):
+        if step.type == "call_recorder":
+            recorders.append(Recorder(step.module, step.delivery_methods))
+        elif step.type in RINGING:
+            for name in step.destinations:
+                out.append((index, name, decide(caller, config.contact_method(name),
+                                                tuple(recorders))))
+    return out
+
+
+def recording_json(config: Config, plan: Plan) -> dict[str, Any]:
+    """The `recording` field of `route --json` (added beside the contract's fields)."""
+    caller = config.contact_method_for_internal(normalise(plan.caller)) if plan.caller else None
+    return {
+        "caller_contact_method": caller.name if caller else None,
+        "call_recorders": [{"step": index, "module": step.module,
+                            "delivery_methods": list(step.delivery_methods)}
+                           for index, step in enumerate(plan.steps, 1)
+                           if step.type == "call_recorder"],
+        "if_answered": [{"step": index, "destination": name, **decision.as_json()}
+                        for index, name, decision in recording_decisions(config, plan)],
+    }
+
+
+def render(plan: Plan, config: Config | None = None) -> str:
     kinds = {
         "call_flow": "call flow",
         "direct_did": "direct DID of",
@@ -58,9 +93,14 @@ def render(plan: Plan) -> str:
     }
     lines = [f"{plan.number} at {plan.at}" + (f" from {plan.caller}" if plan.caller else "")
              + f": {kinds[plan.kind]} {plan.target}"]
+    recording: dict[int, list[tuple[str, RecordingDecision]]] = {}
+    for index, name, decision in recording_decisions(config, plan) if config else []:
+        recording.setdefault(index, []).append((name, decision))
     for index, step in enumerate(plan.steps, 1):
         lines.append(f"  {index}. {step.type} {step.module}: {describe(step)}")
         lines.append(f"     why: {step.reason}")
+        for name, decision in recording.get(index, []):
+            lines.append(f"     recording, if {name} answers: {decision.summary()}")
     if plan.loops_to:
         lines.append(f"  then back to {plan.loops_to} (the plan repeats from there)")
     return "\n".join(lines)
@@ -84,7 +124,11 @@ def cmd_route(args: argparse.Namespace) -> int:
             print(json.dumps({"number": args.to, "error": str(exc), "steps": []}))
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(plan.as_json(), indent=2) if args.json else render(plan))
+    if args.json:
+        print(json.dumps({**plan.as_json(), "recording": recording_json(config, plan)},
+                         indent=2))
+    else:
+        print(render(plan, config))
     return 0
 
 
