@@ -63,6 +63,8 @@ rewrite_contact = yes
 dtmf_mode = rfc4733
 identify_by = auth_username
 send_pai = yes
+; the sipp carrier scenario takes no re-INVITE: no connected-line updates to it
+send_connected_line = no
 auth = {name}
 aors = {name}
 
