@@ -38,9 +38,11 @@ def is_ours(config: Config, number: str) -> bool:
                 or config.contact_method_for_did(number))
 
 
-def outbound(config: Config, cm: ContactMethod, dialled: str, requested: str) -> OutboundCall:
+def outbound(config: Config, cm: ContactMethod, dialled: str, requested: str,
+             device: str = "") -> OutboundCall:
     """May `cm` call `dialled` (not a number of this system) out through the trunk, and with
-    which caller ID? `requested` is the caller ID the phone asked for (untrusted)."""
+    which caller ID? `requested` is the caller ID the phone asked for (untrusted); its own
+    names (`device`: the PBX's name for it) and internal numbers ask for none."""
     number = normalise(dialled)
     if not number.isdigit():
         return OutboundCall(False, f"{dialled!r} is not a number")
@@ -54,7 +56,7 @@ def outbound(config: Config, cm: ContactMethod, dialled: str, requested: str) ->
         return OutboundCall(False, f"{cm.name} has no caller ID for external calls "
                                    "(caller_ids is empty)")
     asked = normalise(requested)
-    own = {cm.username, cm.name, *cm.internal_numbers, cm.internal_caller_id} - {""}
+    own = {cm.username, cm.name, device, *cm.internal_numbers, cm.internal_caller_id} - {""}
     if not asked or asked in own or requested in own:
         caller_id = allowed[0]
     elif asked in allowed:

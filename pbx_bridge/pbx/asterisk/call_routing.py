@@ -122,7 +122,7 @@ class CallRouter:
             await session.set_variable("CALLERID(name)", display_name(self.config, cm))
             return None
         verdict = outbound(self.config, cm, request.number,
-                           session.env.get("agi_callerid", ""))
+                           session.env.get("agi_callerid", ""), request.origin)
         if not verdict.allowed:
             call.info("call_refused", reason=verdict.reason)
             return actions.end(actions.CAUSE_REJECTED)
