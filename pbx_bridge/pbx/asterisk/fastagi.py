@@ -84,6 +84,10 @@ class AgiEnvParser:
         if self.done:
             return bytes(data)
         buf = self._buffer
+        if not buf and b"\r" not in data:  # the usual case: Asterisk writes it all at once
+            end = data.find(b"\n\n")
+            if end > 0:
+                return self._finish(data, end, 2)
         buf += data
         if buf[:1] == b"\n" or buf[:2] == b"\r\n":  # an empty environment
             self.done = True
@@ -99,6 +103,9 @@ class AgiEnvParser:
         if end < 0:
             self._check_partial()
             return b""
+        return self._finish(buf, end, skip)
+
+    def _finish(self, buf: bytes | bytearray, end: int, skip: int) -> bytes:
         if end > self.max_bytes:
             raise AgiProtocolError(f"AGI environment larger than {self.max_bytes} bytes")
         # Asterisk may cut a long caller name mid-character: replace, never raise.
@@ -110,7 +117,7 @@ class AgiEnvParser:
             env[key.strip()] = value.strip()
         self.done = True
         rest = bytes(buf[end + skip :])
-        buf.clear()
+        self._buffer.clear()
         return rest
 
     def _check_partial(self) -> None:
@@ -295,8 +302,7 @@ class _AgiConnection(asyncio.Protocol):
 
     # -- transport side ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         self.server._connections.add(self)
         self.timer = self.loop.call_later(self.server.header_timeout, self._header_timeout)
 
