@@ -15,7 +15,7 @@ S3 server, and a local directory.
 3. Small files: 1,000 recordings of 8-50 KB submitted as jobs and delivered by the worker to the
    local directory and to S3, against plain copies / a raw boto3 loop of the same files.
 
-    .venv/bin/python bench/delivery.py [--mb 64] [--runs 3] [--small 1000] [--skip-memory]
+    .venv/bin/python bench/delivery.py [--mb 64] [--runs 5] [--small 1000] [--skip-memory]
 
 Needs root (vsftpd and sshd check a real system account, created once as in the test suite).
 """
@@ -35,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ if str(ROOT) not in sys.path:
 
 from pbx_bridge.config.load import load_config  # noqa: E402
 from pbx_bridge.config.model import Config  # noqa: E402
+from pbx_bridge.delivery.backends import Backend, backend_for  # noqa: E402
 from pbx_bridge.delivery.naming import CallFacts  # noqa: E402
 from pbx_bridge.delivery.queue import submit  # noqa: E402
 from pbx_bridge.delivery.worker import DeliveryWorker  # noqa: E402
@@ -79,20 +81,67 @@ def config_text(tmp: Path, methods: list[str]) -> str:
                       f"  store: sqlite://{tmp}/store.db", "delivery_methods:", *methods, ""])
 
 
-def run_jobs(config: Config, store: Store, files: list[Path], method: str) -> float:
-    """Submit one job per file and run a worker until every job is settled; returns seconds."""
+def run_jobs(config: Config, store: Store, files: list[Path], method: str,
+             backends: dict[str, Backend] | None = None) -> float:
+    """Submit one job per file and run a worker until every job is settled; returns seconds.
+    `backends`: kept from one run to the next, as in a long-running worker (an S3 client,
+    for one, is made once)."""
     start = time.perf_counter()
     jobs = []
     for path in files:
         facts = CallFacts("Bench", unique(), "", "", datetime.now(UTC))
         jobs += submit(store, config, path, [method], facts)
-    asyncio.run(DeliveryWorker(config, store, poll_seconds=0.05).run(asyncio.Event(),
-                                                                     until_settled=True))
+    worker = DeliveryWorker(config, store, poll_seconds=0.05, backends=backends)
+    asyncio.run(worker.run(asyncio.Event(), until_settled=True))
     seconds = time.perf_counter() - start
     bad = [j.id for j in jobs if store.job(j.id).state != "delivered"]  # type: ignore[union-attr]
     if bad:
         raise RuntimeError(f"{method}: jobs not delivered: {bad[:5]}")
     return seconds
+
+
+class Worker:
+    """A long-running worker on a thread of its own, as in the service: files are submitted,
+    the worker is woken, and the caller waits until their jobs are settled."""
+
+    def __init__(self, config: Config, store: Store, backends: dict[str, Backend]) -> None:
+        self.config, self.store = config, store
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def main() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.stop = asyncio.Event()
+            self.worker = DeliveryWorker(config, store, poll_seconds=0.05, backends=backends)
+            ready.set()
+            self.loop.run_until_complete(self.worker.run(self.stop))
+
+        self.thread = threading.Thread(target=main, daemon=True, name="bench-worker")
+        self.thread.start()
+        ready.wait()
+
+    def deliver(self, files: list[Path], method: str) -> float:
+        """Seconds from submitting `files` to every job delivered and its file removed."""
+        start = time.perf_counter()
+        jobs = []
+        for path in files:
+            facts = CallFacts("Bench", unique(), "", "", datetime.now(UTC))
+            jobs += submit(self.store, self.config, path, [method], facts)
+        self.loop.call_soon_threadsafe(self.worker.wake)
+        for job in jobs:
+            while (state := self.store.job(job.id).state) in ("queued", "retrying"):  # type: ignore[union-attr]
+                time.sleep(0.0005)
+            if state != "delivered":
+                raise RuntimeError(f"{method}: job {job.id} {state}")
+        for path in files:  # and the spool file removed, which follows the delivered row
+            while path.exists():
+                time.sleep(0.0005)
+        return time.perf_counter() - start
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(timeout=60)
+        self.loop.close()
 
 
 # -- the lab: servers and a config pointing at them ----------------------------------------------
@@ -110,6 +159,7 @@ class Lab:
     user: str
     password: str
     s3: Any  # a boto3 client (the raw one)
+    worker: Worker
 
     def out(self, method: str) -> Path:
         """Where the bridge's uploads for `method` land, as a local path."""
@@ -120,7 +170,6 @@ class Lab:
 @contextlib.contextmanager
 def lab() -> Iterator[Lab]:
     import boto3
-    from moto.server import ThreadedMotoServer
 
     from tests.delivery import servers
 
@@ -139,11 +188,16 @@ def lab() -> Iterator[Lab]:
         sshd = servers.sshd(account, tmp)
         stack.callback(shutil.rmtree, sshd.root, True)
         stack.callback(servers.stop, sshd.proc)
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        moto.start()
-        stack.callback(moto.stop)
-        host, port = moto.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
+        # moto in a process of its own (the tests run it in a thread): in this process it
+        # would share the GIL with the client being measured.
+        port = servers.free_port()
+        log = tmp / "moto.log"
+        moto = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H",
+                                 "127.0.0.1", "-p", str(port)], stdout=log.open("ab"),
+                                stderr=subprocess.STDOUT)
+        stack.callback(servers.stop, moto)
+        servers.wait_for_banner(port, moto, log)
+        endpoint = f"http://127.0.0.1:{port}"
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                           aws_access_key_id="bench", aws_secret_access_key="bench")
         s3.create_bucket(Bucket=BUCKET)
@@ -172,8 +226,11 @@ def lab() -> Iterator[Lab]:
             raise RuntimeError([str(p) for p in loaded.errors])
         store = open_store(loaded.config.system.store)
         stack.callback(store.close)
+        backends = {m.name: backend_for(m, loaded.config) for m in loaded.config.delivery_methods}
+        worker = Worker(loaded.config, store, backends)
+        stack.callback(worker.close)
         yield Lab(tmp, config_path, loaded.config, store, ftp.port, ftp.root, sshd.port,
-                  sshd.root, sshd.known_hosts, account.name, account.password, s3)
+                  sshd.root, sshd.known_hosts, account.name, account.password, s3, worker)
 
 
 # -- the raw clients, used directly --------------------------------------------------------------
@@ -181,6 +238,15 @@ def raw_local(lab: Lab, source: Path) -> None:
     target = lab.tmp / "raw-out"
     target.mkdir(exist_ok=True)
     shutil.copy(source, target / f"{unique()}.wav")
+
+
+def raw_local_fsync(lab: Lab, source: Path) -> None:
+    target = lab.tmp / "raw-out"
+    target.mkdir(exist_ok=True)
+    path = Path(shutil.copy(source, target / f"{unique()}.wav"))
+    fd = os.open(path, os.O_WRONLY)
+    os.fsync(fd)
+    os.close(fd)
 
 
 def raw_ftp(lab: Lab, source: Path) -> None:
@@ -230,7 +296,8 @@ def cleanup(lab: Lab) -> None:
 
 # -- 1. throughput ---------------------------------------------------------------------------------
 BACKENDS = [
-    ("local directory", "shutil.copy", "disk", raw_local),
+    ("local directory", "shutil.copy (page cache only)", "disk", raw_local),
+    ("local directory", "shutil.copy + os.fsync", "disk", raw_local_fsync),
     ("FTP (vsftpd)", "ftplib storbinary", "ftp", raw_ftp),
     ("SFTP (OpenSSH)", "paramiko sftp.put", "sftp", raw_sftp),
     ("S3 (moto)", "boto3 upload_file", "s3", raw_s3),
@@ -248,7 +315,7 @@ def throughput(lab: Lab, mb: int, runs: int, only: set[str]) -> list[tuple[str, 
             spool = lab.tmp / "spool" / f"{unique()}.wav"
             spool.parent.mkdir(exist_ok=True)
             os.link(source, spool)  # the worker removes its spool file once delivered
-            run_jobs(lab.config, lab.store, [spool], method)
+            lab.worker.deliver([spool], method)
 
         def raw_run(raw: Callable[[Lab, Path], None] = raw) -> None:
             raw(lab, source)
@@ -285,19 +352,22 @@ def _hwm_kib() -> int:
 
 
 def child(config_path: str, method: str, file: str) -> None:
-    """Run in a fresh process: deliver `file` once through the bridge, print the memory used."""
+    """Run in a fresh process: deliver `file` once through the bridge, print the memory used
+    (peak RSS, from /proc/self/status VmHWM, once warmed up and after; tracemalloc's peak)."""
     import tracemalloc
 
     configure_logging("error")
     config = load_config(Path(config_path)).config
     store = open_store(config.system.store)
-    worker = DeliveryWorker(config, store)
-    worker.backend(method)  # loads the client library
+    # Warm up: load every client library, and deliver one small file the same way.
+    backends = {m.name: backend_for(m, config) for m in config.delivery_methods}
+    warm = write_random(Path(file).with_name(f"warm-{unique()}.wav"), 100_000, b"RIFF")
+    run_jobs(config, store, [warm], method, backends)
     ready = _hwm_kib()
     tracemalloc.start()
     spool = Path(file)
     start = time.perf_counter()
-    seconds = run_jobs(config, store, [spool], method)
+    seconds = run_jobs(config, store, [spool], method, backends)
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     print(json.dumps({"ready_kib": ready, "peak_kib": _hwm_kib(), "traced_peak": traced_peak,
@@ -308,7 +378,7 @@ def child(config_path: str, method: str, file: str) -> None:
 def memory(lab: Lab, sizes: list[int], only: set[str]) -> list[tuple[str, ...]]:
     sources = {mb: write_random(lab.tmp / f"mem-{mb}.wav", mb * MB, b"RIFF") for mb in sizes}
     rows = []
-    for label, _, method, _ in BACKENDS:
+    for method, label in dict((m, lbl) for lbl, _, m, _ in BACKENDS).items():
         if only and method not in only:
             continue
         cells = [label]
@@ -367,14 +437,15 @@ def small_files(lab: Lab, count: int, with_s3: bool) -> list[tuple[str, ...]]:
             for f in files:
                 os.link(f, spool / f.name)
                 links.append(spool / f.name)
-            run_jobs(lab.config, lab.store, links, method)
+            lab.worker.deliver(links, method)
             spool.rmdir()  # the worker removed every delivered file
             cleanup(lab)
         return run
 
     def boto_loop() -> None:
         for f in files:
-            lab.s3.upload_file(str(f), BUCKET, f"raw/{unique()}.wav")
+            with f.open("rb") as body:
+                lab.s3.put_object(Bucket=BUCKET, Key=f"raw/{unique()}.wav", Body=body)
         cleanup(lab)
 
     plain = timed(copies(False))
@@ -387,7 +458,7 @@ def small_files(lab: Lab, count: int, with_s3: bool) -> list[tuple[str, ...]]:
     if with_s3:
         raw = timed(boto_loop)
         s3 = timed(bridge("s3"))
-        rows.append(("S3 (moto)", f"boto3 upload_file loop {count / raw:.0f}/s",
+        rows.append(("S3 (moto)", f"boto3 put_object loop {count / raw:.0f}/s",
                      f"{count / s3:.0f}/s", f"{raw / s3:.2f}x"))
         print(f"  {' | '.join(rows[-1])}", flush=True)
     shutil.rmtree(folder)
@@ -407,10 +478,11 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mb", type=int, default=64, help="throughput file size (MB)")
-    parser.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per figure (median)")
     parser.add_argument("--small", type=int, default=1000, help="number of small files")
     parser.add_argument("--memory-mb", default="20,200", help="file sizes for peak memory")
     parser.add_argument("--only", default="", help="backends: disk,ftp,sftp,s3 (default all)")
+    parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-small", action="store_true")
     parser.add_argument("--no-small-s3", action="store_true")
@@ -420,8 +492,10 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto logs every request
     began = time.perf_counter()
     with lab() as the_lab:
-        print(f"Throughput, {args.mb} MB file, median of {args.runs} runs:", flush=True)
-        speed = throughput(the_lab, args.mb, args.runs, only)
+        speed: list[tuple[str, ...]] = []
+        if not args.skip_speed:
+            print(f"Throughput, {args.mb} MB file, median of {args.runs} runs:", flush=True)
+            speed = throughput(the_lab, args.mb, args.runs, only)
         mem: list[tuple[str, ...]] = []
         sizes = [int(s) for s in args.memory_mb.split(",") if s]
         if not args.skip_memory:
@@ -431,10 +505,11 @@ def main() -> None:
         if not args.skip_small:
             print(f"{args.small} small files (8-50 KB):", flush=True)
             small = small_files(the_lab, args.small, not args.no_small_s3)
-    print()
-    print(f"Throughput, {args.mb} MB file, median of {args.runs} runs (MB = 10^6 bytes; "
-          "ratio = bridge / raw)")
-    print(table(("backend", "raw client", "raw MB/s", "bridge MB/s", "ratio"), speed))
+    if speed:
+        print()
+        print(f"Throughput, {args.mb} MB file, median of {args.runs} runs (MB = 10^6 bytes; "
+              "ratio = bridge / raw)")
+        print(table(("backend", "raw client", "raw MB/s", "bridge MB/s", "ratio"), speed))
     if mem:
         print()
         print("Peak memory of a fresh process delivering one file through the bridge: RSS once "

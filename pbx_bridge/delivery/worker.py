@@ -121,7 +121,8 @@ class DeliveryWorker:
             path = Path(job.file)
             if not path.is_file():
                 raise Refused(f"the local file {job.file} is missing")
-            local = await asyncio.to_thread(LocalFile.read, path)
+            # Size now; the SHA-256 of a large file is computed while the upload runs.
+            local = await asyncio.to_thread(LocalFile.open, path)
             facts = CallFacts.from_json(job.facts)
             tag = f"job{job.id}"
             receipt = await self._with_lease(job, asyncio.to_thread(
@@ -132,12 +133,16 @@ class DeliveryWorker:
             if receipt.hash_matches is False:
                 raise TemporaryFailure(f"the backend's hash {receipt.remote_hash} does not "
                                        "match the file")
+            if not local.hashed:
+                await asyncio.to_thread(getattr, local, "sha256")  # for the log; may raise
         except DeliveryError as exc:
             error = exc
         except Exception as exc:  # a bug or an unmapped library error: retry, never drop
             log.exception("delivery_unexpected_error", job=job.id, method=job.method)
             error = TemporaryFailure(f"{type(exc).__name__}: {exc}")
-        return self._conclude(job, started, local, receipt, error)
+        # Off the loop: the store's commit waits for the disk (a delivered row must survive
+        # power loss), and meanwhile the loop can start the next uploads.
+        return await asyncio.to_thread(self._conclude, job, started, local, receipt, error)
 
     async def _with_lease(self, job: Job, work: asyncio.Future[Receipt] | object) -> Receipt:
         """Run the upload while renewing the job's lease, so a long upload is not reclaimed."""
@@ -155,7 +160,7 @@ class DeliveryWorker:
         base = dict(job_id=job.id, started=started, finished=now,
                     remote_name=receipt.remote_name if receipt else job.remote_name,
                     size=receipt.size if receipt else None,
-                    content_hash=f"sha256:{local.sha256}" if local else "",
+                    content_hash=_content_hash(local),
                     remote_hash=receipt.remote_hash if receipt else "", worker=self.owner)
         if error is None:
             done = self.store.record(job.id, self.owner, Attempt(outcome="delivered", **base),
@@ -299,6 +304,15 @@ class DeliveryWorker:
         due = self.store.next_due()
         wait = (due if due is not None else self.clock() + self.poll_seconds) - self.clock()
         return min(max(wait, 0.01), 0.5 if busy else self.poll_seconds)
+
+
+def _content_hash(local: LocalFile | None) -> str:
+    if local is None:
+        return ""
+    try:
+        return f"sha256:{local.sha256}"
+    except DeliveryError:  # the file could not be read: the attempt's error says so
+        return ""
 
 
 async def run_worker(config: Config, store: Store, stop: asyncio.Event | None = None,

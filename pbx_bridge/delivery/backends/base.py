@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pbx_bridge.config.delivery_model import DeliveryMethod
 from pbx_bridge.config.model import Config
@@ -20,6 +23,7 @@ from pbx_bridge.delivery.naming import CallFacts
 
 # OAuth backends will also report `access_revoked` (the operator must reconnect).
 AuthState = Literal["connected", "access_revoked", "misconfigured"]
+T = TypeVar("T")
 
 
 def scrub(text: str) -> str:
@@ -50,24 +54,102 @@ class Refused(DeliveryError):
     permanent = True
 
 
-@dataclass(frozen=True)
+# Above this size the SHA-256 is computed on a thread of its own while the upload runs (the
+# worker needs it only for the log, after the upload); below, at once: a thread costs more.
+BACKGROUND_HASH_BYTES = 4 << 20
+
+
+def in_background(fn: Callable[..., T], *args: Any) -> Future[T]:
+    """Run `fn(*args)` on a daemon thread; its result (or exception) in the future."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, daemon=True, name="pbx-hash").start()
+    return future
+
+
+def _digest(path: Path, name: str, chunk: int = 1 << 20) -> str:
+    h = hashlib.new(name, usedforsecurity=False)
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
 class LocalFile:
-    path: Path
-    size: int
-    sha256: str
-    md5: str
-    content_type: str
+    """The file being delivered: path, size and type known at once. Its SHA-256 is computed
+    while the upload runs (a second pass over the file would cost as much as a fast upload);
+    its MD5 only if a backend asks (S3 and Azure compare it with the stored object's).
+    Reading either waits for it; a read error surfaces as a TemporaryFailure."""
+
+    __slots__ = ("_lock", "_md5", "_sha256", "content_type", "path", "size")
+
+    def __init__(self, path: Path, size: int, sha256: str | Future[str], md5: str | None,
+                 content_type: str) -> None:
+        self.path = path
+        self.size = size
+        self.content_type = content_type
+        self._sha256 = sha256
+        self._md5 = md5
+        self._lock = threading.Lock()
 
     @staticmethod
     def read(path: Path, chunk: int = 1 << 20) -> LocalFile:
+        """Size and both digests, now, in one pass."""
         sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
         with path.open("rb") as fh:
             while block := fh.read(chunk):
                 sha.update(block)
                 md5.update(block)
                 size += len(block)
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return LocalFile(path, size, sha.hexdigest(), md5.hexdigest(), content_type)
+        return LocalFile(path, size, sha.hexdigest(), md5.hexdigest(), _content_type(path))
+
+    @staticmethod
+    def open(path: Path) -> LocalFile:
+        """Size now; the SHA-256 on a thread of its own (for a large file), the MD5 on demand."""
+        size = path.stat().st_size
+        if size < BACKGROUND_HASH_BYTES:
+            return LocalFile.read(path)
+        return LocalFile(path, size, in_background(_digest, path, "sha256"), None,
+                         _content_type(path))
+
+    @property
+    def hashed(self) -> bool:
+        """Whether the SHA-256 is known (reading it will not wait)."""
+        return isinstance(self._sha256, str) or self._sha256.done()
+
+    @property
+    def sha256(self) -> str:
+        if isinstance(self._sha256, str):
+            return self._sha256
+        try:
+            self._sha256 = self._sha256.result()
+        except OSError as exc:
+            raise TemporaryFailure(f"{self.path}: reading: {exc.strerror or exc}") from None
+        return self._sha256
+
+    @property
+    def md5(self) -> str:
+        with self._lock:
+            if self._md5 is None:
+                try:
+                    self._md5 = _digest(self.path, "md5")
+                except OSError as exc:
+                    raise TemporaryFailure(f"{self.path}: reading: {exc.strerror or exc}") \
+                        from None
+            return self._md5
+
+    def __repr__(self) -> str:
+        return f"LocalFile({str(self.path)!r}, size={self.size})"
+
+
+def _content_type(path: Path) -> str:
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
 @dataclass(frozen=True)

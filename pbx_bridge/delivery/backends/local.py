@@ -32,10 +32,12 @@ class LocalBackend(Backend):
         tmp = target.with_name(temp_name(target.name, tag))
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            with file.path.open("rb") as src, tmp.open("wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-                dst.flush()
-                os.fsync(dst.fileno())
+            shutil.copyfile(file.path, tmp)  # in the kernel (sendfile) where it can
+            fd = os.open(tmp, os.O_WRONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             # rename is atomic within a file system: readers see no file or the whole file.
             os.replace(tmp, target)
             _fsync_dir(target.parent)
