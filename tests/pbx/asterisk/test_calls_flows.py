@@ -15,7 +15,7 @@ from tests.pbx.asterisk.conftest import CLOSED, RoutingLab
 
 pytestmark = pytest.mark.asterisk
 
-MAIN, SUPPORT = "15551230002", "15551230003"
+MAIN, SUPPORT, RECORDED = "15551230002", "15551230003", "15551230004"
 
 
 async def dial_ends(rl: RoutingLab, since: int, count: int) -> dict[str, str]:
@@ -128,3 +128,22 @@ async def test_closed_hours_go_straight_to_voicemail(routing_lab: RoutingLab) ->
                    for e in rl.ami.events[mark:])
     stats = wav_stats(rl.lab.recordings_dir / f"voicemail-{record['Uniqueid']}.wav")
     assert stats.seconds > 1.5 and stats.rms > 100
+
+
+async def test_call_recorder_records_the_answered_call_then_queues_it(
+        routing_lab: RoutingLab) -> None:
+    rl = routing_lab
+    await rl.phone("lab105", "phone_answer.xml")
+    mark = rl.ami.mark()
+    result = await rl.carrier_call(RECORDED, talk=3.0)
+    assert result.answered, result.stderr
+
+    started = await rl.ami.wait_for(event_is("MixMonitorStart"), 5, since=mark)
+    uniqueid = started["Uniqueid"]
+    end = await rl.ami.wait_for(event_is("DialEnd", DialStatus="ANSWER"), 5, since=mark)
+    assert end["DestChannel"].startswith("PJSIP/lab105-")
+    await rl.ami.wait_for(event_is("Hangup", Channel=started["Channel"]), 10, since=mark)
+    [job] = [job for job in rl.store.jobs() if f"call-{uniqueid}-m0." in job.file]
+    assert (job.method, job.facts["service_name"]) == ("lab-local", "Call recording")
+    stats = wav_stats(rl.lab.recordings_dir / f"call-{uniqueid}-m0.wav")
+    assert stats.seconds > 2 and stats.rms > 100

@@ -32,7 +32,7 @@ def _entry(context: str, origin: str, comment: str) -> str:
         body += (f"exten => {pattern},1,Set(PBXB_NUMBER=${{FILTER(0-9,${{EXTEN}})}})\n"
                  f" same => n,Set(PBXB_ORIGIN={origin})\n"
                  " same => n,Goto(pbx-bridge-start,s,1)\n")
-    body += "exten => _+X.,1,Goto(${CONTEXT},${EXTEN:1},1)\n"
+    body += "exten => _+X.,1,Goto(${CONTEXT},${FILTER(0-9,${EXTEN})},1)\n"
     return f"; {comment}\n[{context}]\n{body}"
 
 
@@ -128,6 +128,8 @@ exten => s,1,Hangup(${{PBXB_CAUSE}})
 ; Runs when the caller is gone: hand a message or a recording to the bridge for delivery.
 [pbx-bridge-hangup]
 exten => s,1,GotoIf($["${{PBXB_MESSAGE}}${{PBXB_CALLREC}}" = ""]?done)
+ ; StopMixMonitor closes the recording file before returning: it is complete for the bridge
+ same => n,ExecIf($["${{PBXB_CALLREC}}" != ""]?StopMixMonitor())
  same => n,AGI({url}/finished,{done_args})
  same => n(done),Return()
 """
