@@ -413,13 +413,11 @@ class _AgiConnection(asyncio.Protocol):
 
     async def write(self, data: bytes) -> None:
         if self.error is not None:
-            raise self.error
+            return  # the peer is gone: readline() gives what it said last (`HANGUP`), then EOF
         assert self.transport is not None
         self.transport.write(data)
         if self.drained is not None and not self.drained.done():
             await self.drained
-            if self.error is not None:
-                raise self.error
 
     async def readline(self, timeout: float) -> str:
         lines = self.lines
