@@ -36,7 +36,7 @@ def cmd_dialplan(args: argparse.Namespace) -> int:
     if problems:
         return _refuse(args.config, problems)
     try:
-        files = render(config, passwords, sounds_dir)
+        files = render(config, passwords, sounds_dir, args.agi or None)
     except DialplanError as exc:
         return _refuse(args.config, exc.problems)
     out.mkdir(parents=True, exist_ok=True)
@@ -57,4 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--sounds-dir", default="",
                         help="where Asterisk finds the converted greetings (written to "
                              "OUT/sounds; default: that folder's absolute path)")
+    parser.add_argument("--agi", default="", metavar="HOST:PORT",
+                        help="where Asterisk reaches the bridge's FastAGI server (default: "
+                             "system.pbx.agi.listen)")
     parser.set_defaults(func=cmd_dialplan)

@@ -38,6 +38,12 @@ def is_ours(config: Config, number: str) -> bool:
                 or config.contact_method_for_did(number))
 
 
+def is_did(config: Config, number: str) -> bool:
+    """A number the outside world may call: a direct DID or a call flow's number."""
+    number = normalise(number)
+    return bool(config.call_flow_for(number) or config.contact_method_for_did(number))
+
+
 def outbound(config: Config, cm: ContactMethod, dialled: str, requested: str,
              device: str = "") -> OutboundCall:
     """May `cm` call `dialled` (not a number of this system) out through the trunk, and with

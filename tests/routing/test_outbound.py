@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pbx_bridge.config.model import Config
-from pbx_bridge.routing.outbound import internal_caller_id, is_ours, outbound
+from pbx_bridge.routing.outbound import internal_caller_id, is_did, is_ours, outbound
 
 
 def test_allowed_caller_id_asked_for_is_used(acme: Config) -> None:
@@ -39,5 +39,7 @@ def test_external_calls_off_refused(acme: Config) -> None:
 def test_internal_numbers_and_dids_are_ours(acme: Config) -> None:
     assert is_ours(acme, "103") and is_ours(acme, "+12025550102")
     assert not is_ours(acme, "12025559999")
+    assert is_did(acme, "12025550100") and is_did(acme, "12025550102")
+    assert not is_did(acme, "103")
     desk = acme.contact_method("desk-2")
     assert desk is not None and internal_caller_id(desk) == "102"

@@ -21,7 +21,13 @@ from pbx_bridge.delivery.queue import UnknownMethod, submit
 from pbx_bridge.pbx.asterisk import call_actions as actions
 from pbx_bridge.pbx.asterisk.dialplan import names
 from pbx_bridge.pbx.asterisk.fastagi import AgiServer, AgiSession, Handler
-from pbx_bridge.routing.outbound import display_name, internal_caller_id, is_ours, outbound
+from pbx_bridge.routing.outbound import (
+    display_name,
+    internal_caller_id,
+    is_did,
+    is_ours,
+    outbound,
+)
 from pbx_bridge.routing.plan import Step
 from pbx_bridge.routing.progress import Decision, decide, position_of, step_at
 from pbx_bridge.routing.resolve import UnknownNumber
@@ -85,6 +91,9 @@ class CallRouter:
             return actions.end(actions.CAUSE_UNALLOCATED)
         if request.position == "out":
             return actions.end()
+        if request.origin == "trunk" and not is_did(self.config, request.number):
+            call.info("call_refused", reason=f"{request.number} is not a DID of this system")
+            return actions.end(actions.CAUSE_UNALLOCATED)  # internal numbers stay internal
         if not request.position and request.origin != "trunk":
             early = await self._from_phone(session, request, call)
             if early is not None:

@@ -146,12 +146,14 @@ class RoutingLab:
         await asyncio.gather(*(p.stop() for p in self.processes))
         self.processes.clear()
 
-    async def press(self, digit: str, since: int, timeout: float = 15.0) -> None:
-        """The carrier's caller presses `digit` once a voice menu listens (AMI PlayDTMF)."""
+    async def press(self, digit: str, since: int, timeout: float = 15.0) -> int:
+        """The carrier's caller presses `digit` once a voice menu listens (AMI PlayDTMF);
+        returns the event position after that menu, to wait for the next one."""
         read = await self.ami.wait_for(event_is("Newexten", Application="Read"), timeout,
                                        since=since)
         await self.ami.action("PlayDTMF", {"Channel": read["Channel"], "Digit": digit,
                                            "Duration": "200", "Receive": "true"})
+        return self.ami.events.index(read, since) + 1
 
 
 async def _start(root: Path, workdir: Path) -> RoutingLab:

@@ -101,6 +101,7 @@ def test_unknown_number_and_garbage_arguments_end_the_call(acme: Config, store: 
                                                          tmp_path: Path) -> None:
     router = router_for(acme, store, tmp_path)
     assert step(router, "trunk", "999", "", "", "0")["PBXB_CAUSE"] == "1"
+    assert step(router, "trunk", "103", "", "", "0")["PBXB_CAUSE"] == "1"  # internal only
     bad = step(router, "trunk", "1202555010x", "m1;Dial", "ANSWER)", "x")
     assert bad["PBXB_ACTION"] == "end"
 
@@ -113,7 +114,8 @@ def test_phone_calls_get_their_caller_id_or_a_refusal(acme: Config, store: Store
     out = step(router, "app-alice", "12025559999", "", "", "0", callerid="12025550101")
     assert (out["CALLERID(num)"], out["PBXB_DIAL"], out["PBXB_POS"]) == (
         "12025550101", "PJSIP/12025559999@carrier-trunk", "out")
-    assert step(router, "trunk", "12025559999", "out", "NOANSWER", "0")["PBXB_ACTION"] == "end"
+    assert step(router, "app-alice", "12025559999", "out", "NOANSWER", "0")["PBXB_ACTION"] == (
+        "end")
     refused = step(router, "desk2", "12025559999", "", "", "0", callerid="12025550100")
     assert (refused["PBXB_ACTION"], refused["PBXB_CAUSE"]) == ("end", "21")
     stranger = step(router, "someone-else", "103", "", "", "0")

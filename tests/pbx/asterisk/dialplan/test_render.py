@@ -83,7 +83,8 @@ def test_same_config_same_bytes(acme_dir: Path, capsys: pytest.CaptureFixture[st
     outputs = []
     for out in ("a", "b"):
         assert main(["dialplan", str(acme_dir / "acme.yaml"), "--pbx", "asterisk", "--out",
-                     str(acme_dir / out), "--sounds-dir", "/srv/sounds"]) == 0
+                     str(acme_dir / out), "--sounds-dir", "/srv/sounds",
+                     "--agi", "10.0.0.5:4573"]) == 0
         outputs.append({p.relative_to(acme_dir / out): p.read_bytes()
                         for p in sorted((acme_dir / out).rglob("*")) if p.is_file()})
     assert outputs[0] == outputs[1]
@@ -91,6 +92,7 @@ def test_same_config_same_bytes(acme_dir: Path, capsys: pytest.CaptureFixture[st
         *FILES[:2], "pjsip_pbx_bridge.conf", "queues_pbx_bridge.conf",
         "sounds/pbx-bridge-main-greeting.wav", "sounds/pbx-bridge-sales-voicemail.wav",
         "voicemail_pbx_bridge.conf"]
+    assert b"AGI(agi://10.0.0.5:4573/step," in outputs[0][Path(FILES[0])]
     printed = capsys.readouterr().out.split()
     assert printed[0].endswith("/a/pjsip_pbx_bridge.conf")
 
