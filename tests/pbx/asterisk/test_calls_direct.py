@@ -89,6 +89,18 @@ async def test_external_call_with_an_allowed_caller_id_reaches_the_carrier(
         "P-Asserted-Identity: ")[1]
 
 
+async def test_pstn_forwarding_rings_its_number_through_the_trunk(
+        routing_lab: RoutingLab) -> None:
+    rl = routing_lab
+    carrier, carrier_log = await rl.carrier_answers()
+    rc, messages = await rl.phone_call("lab103", "201", pai="lab103", talk=1.0)
+    assert rc == 0 and "SIP/2.0 200 OK" in messages
+    assert await carrier.wait(10) == 0
+    invite = invite_to_carrier(carrier_log.read_text(errors="replace"))
+    assert invite.startswith("INVITE sip:12025557777@127.0.0.1:")
+    assert "<sip:103@" in invite  # an internal call: the internal caller ID
+
+
 async def test_external_call_without_a_caller_id_asked_uses_the_first_one(
         routing_lab: RoutingLab) -> None:
     rl = routing_lab
