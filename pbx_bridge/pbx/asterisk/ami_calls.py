@@ -1,0 +1,119 @@
+"""The Asterisk recording side, wired: AMI events -> call state -> delivery jobs.
+
+`AmiCallFeed` owns one `AmiEvents` translator and one `CallTracker`. Give its `manager()` to
+the service: every wanted event is translated and applied; every finished recording becomes
+delivery jobs through `delivery.queue.submit` (one job per file and method, so a recording
+finished again after a reconnect is not delivered twice); after every login it reconciles
+(`reconcile.py`) and scans the recordings folder for files nobody claimed.
+
+`path_map` turns a path as Asterisk wrote it into the path the bridge reads (identity, or the
+chroot's root in the lab). File names come from the dialplan, made of Asterisk's ids only;
+caller-supplied text never reaches a path or an AMI command here, it is only carried as call
+facts (and cleaned by `delivery.naming` where it becomes a name).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+
+from pbx_bridge.calls.events import CallEnded, CallStarted, Outcome, RecordingFinished
+from pbx_bridge.calls.finished import (
+    DeliveryRequest,
+    Directory,
+    delivery_request,
+    unclaimed_recordings,
+)
+from pbx_bridge.calls.state import CallTracker
+from pbx_bridge.config.model import Config
+from pbx_bridge.delivery.queue import submit
+from pbx_bridge.pbx.asterisk.ami_protocol import AmiMessage
+from pbx_bridge.pbx.asterisk.events import AmiEvents
+from pbx_bridge.pbx.asterisk.manager import AmiManager, ManagerSettings
+from pbx_bridge.pbx.asterisk.reconcile import reconcile
+from pbx_bridge.store import Store
+
+log = structlog.get_logger()
+
+
+class AmiCallFeed:
+    def __init__(self, config: Config, store: Store, *,
+                 path_map: Callable[[str], Path] = Path,
+                 now: Callable[[], float] = time.time, spool_min_age: float = 60.0) -> None:
+        self.config, self.store = config, store
+        self.path_map, self.now, self.spool_min_age = path_map, now, spool_min_age
+        self.ami = AmiEvents()
+        self.tracker = CallTracker()
+        self.directory = Directory(config)
+        self.requests: list[DeliveryRequest] = []  # every request made (for tests and status)
+        self.orphans: list[str] = []  # files found by the spool scan, kept for an operator
+
+    def manager(self, settings: ManagerSettings | None = None) -> AmiManager:
+        pbx = self.config.system.pbx
+        ami = pbx.ami if pbx else None
+        if ami is None:
+            raise ValueError("system.pbx.ami is not configured")
+        secret = ami.secret.resolve() if ami.secret else ""
+        return AmiManager(ami.host, ami.port, ami.username, secret, on_event=self.on_event,
+                          wants=self.ami.wants, on_ready=self.on_ready, settings=settings)
+
+    # -- events in --------------------------------------------------------------------------
+    def on_event(self, message: AmiMessage) -> None:
+        for event in self.ami.translate(message):
+            outcomes = self.tracker.apply(event)
+            if outcomes:
+                self.handle(outcomes)
+
+    async def on_ready(self, manager: AmiManager) -> None:
+        await reconcile(manager, self.tracker, self.ami, self.handle, self.now)
+        self.scan_spool()
+
+    # -- outcomes out -----------------------------------------------------------------------
+    def handle(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            if isinstance(outcome, RecordingFinished):
+                self.finished(outcome)
+            elif isinstance(outcome, CallStarted):
+                log.info("call_started", call=outcome.call)
+            elif isinstance(outcome, CallEnded):
+                log.info("call_ended", call=outcome.call)
+
+    def finished(self, done: RecordingFinished) -> None:
+        request = delivery_request(self.config, done, directory=self.directory)
+        self.requests.append(request)
+        path = self.path_map(done.file)
+        if not request.methods:
+            log.warning("recording_kept", call=done.call, file=str(path), signal=done.signal,
+                        reasons=list(request.reasons))
+            return
+        jobs = submit(self.store, self.config, path, request.methods, request.facts)
+        log.info("recording_finished", call=done.call, file=str(path), signal=done.signal,
+                 methods=list(request.methods), jobs=[job.id for job in jobs],
+                 reasons=list(request.reasons))
+
+    def scan_spool(self) -> list[str]:
+        """Recordings in the folder that no live call writes and no job names: logged and
+        kept (their call is unknown, so nobody's delivery methods apply)."""
+        pbx = self.config.system.pbx
+        if pbx is None:
+            return []
+        folder = self.path_map(pbx.recordings_dir)
+        try:
+            listing = [(str(p.resolve()), p.stat().st_mtime) for p in folder.iterdir()
+                       if p.is_file()]
+        except OSError as exc:
+            log.warning("recordings_dir_unreadable", folder=str(folder), error=str(exc))
+            return []
+        active = {str(self.path_map(file).resolve()) for call in self.tracker.calls.values()
+                  for file in call.recordings}
+        claimed = {path for path, _ in listing if self.store.jobs(file=path)}
+        found = unclaimed_recordings(listing, active, claimed, self.now(), self.spool_min_age)
+        for path in found:
+            if path not in self.orphans:
+                self.orphans.append(path)
+                log.warning("recording_unclaimed", file=path,
+                            hint="no call known for it; hand it on with `pbx-bridge deliver`")
+        return found
