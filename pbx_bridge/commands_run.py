@@ -6,13 +6,35 @@ import argparse
 import asyncio
 import sys
 
+import structlog
+
 from pbx_bridge.commands_config import load_or_report
 from pbx_bridge.config.external import external_errors
+from pbx_bridge.config.model import Config
 from pbx_bridge.logs import configure_logging
-from pbx_bridge.service import Bridge, DeliveryComponent
-from pbx_bridge.store import StoreUnavailable, open_store
+from pbx_bridge.service import Bridge, Component, ComponentFailed, DeliveryComponent
+from pbx_bridge.store import Store, StoreUnavailable, open_store
+
+log = structlog.get_logger()
 
 EXIT_REFUSED = 1
+
+
+def components(config: Config, store: Store) -> list[Component]:
+    """Delivery first and routing last: a stop then ends routing (no new calls) before the
+    delivery worker drains."""
+    parts: list[Component] = [DeliveryComponent(config, store)]
+    pbx = config.system.pbx
+    if pbx is not None and pbx.kind == "asterisk":
+        from pbx_bridge.pbx.asterisk.call_routing import RoutingComponent
+
+        parts.append(RoutingComponent(config, store))
+    elif pbx is not None:
+        log.warning("pbx_not_supported_yet", kind=pbx.kind, running=["delivery"])
+    else:
+        log.warning("no_pbx_configured", hint="add system.pbx to route calls",
+                    running=["delivery"])
+    return parts
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -35,7 +57,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: system.store: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     try:
-        asyncio.run(Bridge(config, [DeliveryComponent(config, store)]).run())
+        asyncio.run(Bridge(config, components(config, store)).run())
+    except ComponentFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     finally:
         store.close()
     return 0

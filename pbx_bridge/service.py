@@ -50,6 +50,10 @@ class DeliveryComponent:
             await self._task
 
 
+class ComponentFailed(Exception):
+    """A part could not start (a port in use, a store that can't be opened): one clear line."""
+
+
 class Bridge:
     def __init__(self, config: Config, components: list[Component]) -> None:
         self.config = config
@@ -68,7 +72,10 @@ class Bridge:
         started: list[Component] = []
         try:
             for component in self.components:
-                await component.start()
+                try:
+                    await component.start()
+                except OSError as exc:
+                    raise ComponentFailed(f"{component.name}: {exc.strerror or exc}") from None
                 started.append(component)
             log.info("bridge_ready", system=self.config.system.name,
                      components=[c.name for c in started])

@@ -6,6 +6,7 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,10 +22,18 @@ from tests.config.checking import MINIMAL, MINIMAL_ENV, edited
 TIMEOUT = 15.0
 
 
-def write_config(tmp_path: Path) -> Path:
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def write_config(tmp_path: Path, agi_port: int = 0) -> Path:
     path = tmp_path / "pbx.yaml"
+    pbx = f"\n  pbx:\n    agi:\n      listen: 127.0.0.1:{agi_port}" if agi_port else ""
     path.write_text(edited(MINIMAL, {
-        "  timezone: Europe/Paris": f"  timezone: Europe/Paris\n  store: sqlite://{tmp_path}/b.db",
+        "  timezone: Europe/Paris":
+            f"  timezone: Europe/Paris\n  store: sqlite://{tmp_path}/b.db{pbx}",
         "directory: /var/archive/%{call_year}": f"directory: {tmp_path}/archive/%{{call_year}}",
     }))
     (tmp_path / "greeting.wav").write_bytes(b"RIFF")
@@ -76,7 +85,8 @@ def test_unresolved_secrets_and_missing_audio_refuse_the_start_naming_each(
 
 
 def test_the_bridge_delivers_queued_files_and_sigterm_drains_and_exits_0(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
+    agi_port = free_port()
+    config = write_config(tmp_path, agi_port)
     loaded = load_config(config)
     recording = tmp_path / "1795418878.0.wav"
     recording.write_bytes(b"RIFF" + bytes(100))
@@ -89,7 +99,9 @@ def test_the_bridge_delivers_queued_files_and_sigterm_drains_and_exits_0(tmp_pat
     bridge = run_bridge(config, MINIMAL_ENV)
     try:
         ready = wait_for_event(bridge, "bridge_ready")
-        assert ready["components"] == ["delivery"]
+        assert ready["components"] == ["delivery", "routing"]
+        with socket.create_connection(("127.0.0.1", agi_port), timeout=TIMEOUT):
+            pass  # the FastAGI router listens where the config says
         delivered = wait_for_event(bridge, "delivery_delivered")
         assert Path(delivered["remote_name"]).read_bytes() == b"RIFF" + bytes(100)
         bridge.send_signal(signal.SIGTERM)
@@ -100,3 +112,16 @@ def test_the_bridge_delivers_queued_files_and_sigterm_drains_and_exits_0(tmp_pat
             bridge.wait()
     assert not any(MINIMAL_ENV[k] in (bridge.stderr.read() if bridge.stderr else "")
                    for k in MINIMAL_ENV)
+
+
+def test_a_port_in_use_is_one_clear_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = write_config(tmp_path, taken.getsockname()[1])
+        done = subprocess.run([sys.executable, "-m", "pbx_bridge.cli", "run", str(config)],
+                              capture_output=True, text=True, timeout=TIMEOUT,
+                              env={**os.environ, **MINIMAL_ENV})
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1].startswith("error: routing: ")
