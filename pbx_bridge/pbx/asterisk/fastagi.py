@@ -221,14 +221,18 @@ class AgiSession:
         conn = self._conn
         try:
             if conn is not None:
-                await conn.write(text.encode("utf-8") + b"\n")
+                if (drained := conn.write(text.encode("utf-8") + b"\n")) is not None:
+                    await drained
             else:
                 assert self.writer is not None
                 self.writer.write(text.encode("utf-8") + b"\n")
                 await self.writer.drain()
             # Asterisk writes a bare `HANGUP` line when the caller leaves; parse_response
             # raises AgiHangup for it, whatever answer to our command may follow.
-            first = await self._readline()
+            if conn is not None:
+                first = await conn.readline(self.command_timeout)
+            else:
+                first = await self._readline()
             lines = [first]
             if len(first) > 3 and first[3] == "-":
                 code = first[:3] + " "
@@ -289,7 +293,9 @@ class _AgiConnection(asyncio.Protocol):
         self.parser: AgiEnvParser | None = AgiEnvParser(server.max_header_bytes)
         self.session: AgiSession | None = None
         self.task: asyncio.Task[None] | None = None
+        # One timer per connection: the header deadline, then each command's (re-armed lazily).
         self.timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0
         self.lost = False
         self.finished = False  # the handler has returned (or there was none)
         self.lines: collections.deque[str] = collections.deque()
@@ -304,7 +310,8 @@ class _AgiConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         self.server._connections.add(self)
-        self.timer = self.loop.call_later(self.server.header_timeout, self._header_timeout)
+        self.deadline = self.loop.time() + self.server.header_timeout
+        self.timer = self.loop.call_at(self.deadline, self._tick)
 
     def data_received(self, data: bytes) -> None:
         if self.parser is None:
@@ -318,10 +325,7 @@ class _AgiConnection(asyncio.Protocol):
             return
         if self.parser.done:
             env = self.parser.env
-            self.parser = None
-            if self.timer is not None:
-                self.timer.cancel()
-                self.timer = None
+            self.parser = None  # the timer, when it fires, sees this and re-arms for commands
             self._start(env)
             if rest:
                 self._lines_received(rest)
@@ -357,9 +361,18 @@ class _AgiConnection(asyncio.Protocol):
             self.peer = self.transport.get_extra_info("peername")
         return self.peer
 
-    def _header_timeout(self) -> None:
+    def _tick(self) -> None:
         self.timer = None
-        self._drop("agi_header_timeout", abort=False, seconds=self.server.header_timeout)
+        if self.parser is not None:
+            self._drop("agi_header_timeout", abort=False, seconds=self.server.header_timeout)
+            return
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return  # the next wait arms a new timer
+        if self.loop.time() >= self.deadline:
+            waiter.set_exception(TimeoutError("no AGI response in time"))
+        else:
+            self.timer = self.loop.call_at(self.deadline, self._tick)
 
     def _drop(self, event: str, abort: bool = True, **fields: Any) -> None:
         log.warning(event, peer=self._peer(), **fields)
@@ -386,6 +399,16 @@ class _AgiConnection(asyncio.Protocol):
         self.task = self.loop.create_task(server._run(handler, session, self))
 
     def _lines_received(self, data: bytes) -> None:
+        waiter = self.waiter
+        if (  # the usual case: one whole response line for a waiting command
+            not self.partial
+            and waiter is not None
+            and not self.lines
+            and data.find(b"\n") == len(data) - 1
+            and not waiter.done()
+        ):
+            waiter.set_result(data[:-1].decode("utf-8", "replace").rstrip("\r"))
+            return
         if self.partial:
             data = self.partial + data
         *complete, self.partial = data.split(b"\n")
@@ -397,7 +420,6 @@ class _AgiConnection(asyncio.Protocol):
         lines = self.lines
         for raw in complete:
             lines.append(raw.decode("utf-8", "replace").rstrip("\r"))
-        waiter = self.waiter
         if lines and waiter is not None and not waiter.done():
             waiter.set_result(lines.popleft())
         if len(lines) > MAX_QUEUED_LINES and not self.reading_paused and self.transport:
@@ -411,13 +433,14 @@ class _AgiConnection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(self.error)
 
-    async def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> asyncio.Future[None] | None:
+        """Send; returns a future to await when the transport asked us to pause writing."""
         if self.error is not None:
-            return  # the peer is gone: readline() gives what it said last (`HANGUP`), then EOF
+            return None  # the peer is gone: readline() gives what it said last, then EOF
         assert self.transport is not None
         self.transport.write(data)
-        if self.drained is not None and not self.drained.done():
-            await self.drained
+        drained = self.drained
+        return drained if drained is not None and not drained.done() else None
 
     async def readline(self, timeout: float) -> str:
         lines = self.lines
@@ -430,17 +453,16 @@ class _AgiConnection(asyncio.Protocol):
         if self.error is not None:
             raise self.error
         waiter = self.waiter = self.loop.create_future()
-        timer = self.loop.call_later(timeout, _expire, waiter)
+        self.deadline = deadline = self.loop.time() + timeout
+        timer = self.timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self.timer = self.loop.call_at(deadline, self._tick)
         try:
             return await waiter
         finally:
-            timer.cancel()
             self.waiter = None
-
-
-def _expire(waiter: asyncio.Future[str]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError("no AGI response in time"))
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:

@@ -290,3 +290,27 @@ def test_hangup_while_the_handler_waits_elsewhere() -> None:
         assert outcome == ["HANGUP", "EOF"]
 
     run(main())
+
+
+@pytest.mark.parametrize(("header_timeout", "command_timeout"), [(5.0, 0.2), (0.1, 0.3)])
+def test_command_timeout_ends_a_silent_session(
+    header_timeout: float, command_timeout: float
+) -> None:
+    """Asterisk that stops answering: the command fails with a timeout, the session ends."""
+
+    async def main() -> None:
+        server = AgiServer(
+            {"route": route}, header_timeout=header_timeout, command_timeout=command_timeout
+        )
+        async with server:
+            with capture_logs() as logs:
+                reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+                writer.write(env_block("route", "1"))
+                assert (await reader.readline()).startswith(b"SET VARIABLE ROUTE_ENDPOINT")
+                waited = await closed_by_server(reader, 5.0)  # never answered
+                writer.close()
+        assert command_timeout * 0.9 <= waited < command_timeout + 1.0
+        failed = [e for e in logs if e["event"] == "agi_session_failed"]
+        assert len(failed) == 1 and "in time" in failed[0]["error"]
+
+    run(main())
