@@ -171,18 +171,28 @@ class CallTracker:
             out += self.apply(event)
         return out
 
+    def live_legs(self) -> set[str]:
+        """Leg ids not ended: take this *before* asking the PBX for its channels."""
+        return {leg.id for call in self.calls.values() for leg in call.legs.values()
+                if leg.ended is None}
+
     def reconcile(self, live: Iterable[LegStarted], answered: Iterable[str] = (),
-                  at: float = 0.0) -> list[Outcome]:
+                  at: float = 0.0, known_before: set[str] | None = None) -> list[Outcome]:
         """After a reconnect: `live` is every channel the PBX has now (`answered`: the leg ids
         that are up). Legs we knew that are gone ended while we were away; their recordings
-        are finished (signal "reconciled"); live legs we did not know are added."""
+        are finished (signal "reconciled"); live legs we did not know are added.
+
+        `known_before` (from `live_legs()` taken before the PBX was asked): only those legs
+        may be ended, so a leg whose start event arrived while the answer was on its way is
+        not mistaken for one that vanished."""
         live = list(live)
         alive = {event.leg for event in live}
         up = set(answered)
         out: list[Outcome] = []
         for call in list(self.calls.values()):
             for leg in call.legs.values():
-                if leg.ended is None and leg.id not in alive:
+                if leg.ended is None and leg.id not in alive and (
+                        known_before is None or leg.id in known_before):
                     leg.ended = at
                     out += self._finish_leg(call, leg.id, "reconciled")
             if call.ended:

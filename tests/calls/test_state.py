@@ -250,3 +250,16 @@ def test_many_interleaved_calls() -> None:
     interleaved = [e for group in itertools.zip_longest(*streams) for e in group if e]
     out = CallTracker().apply_all(interleaved)
     assert sorted(r.caller.number for r in finished(out)) == sorted(str(n) for n in range(100))
+
+
+def test_reconcile_spares_legs_that_started_while_asking() -> None:
+    tracker = CallTracker()
+    tracker.apply_all(basic_call()[:10])
+    before = tracker.live_legs()
+    assert before == {A, B}
+    tracker.apply(LegStarted(C, D, 5.0, number="1003"))  # arrived after the snapshot was taken
+    live = [LegStarted(C, A, 0.0, origin=True), LegStarted(C, B, 0.0)]
+    assert tracker.reconcile(live, at=6.0, known_before=before) == []
+    assert tracker.calls[C].legs[D].ended is None
+    tracker.reconcile(live, at=7.0)  # without the snapshot D would count as gone
+    assert tracker.calls[C].legs[D].ended == 7.0

@@ -281,7 +281,14 @@ class AmiManager:
                 elif self._on_event is not None and self._wants(name, frame):
                     message = framer.parse_frame(frame)
                     if message is not None:
-                        self._on_event(message)
+                        self._dispatch(message)
+
+    def _dispatch(self, message: AmiMessage) -> None:
+        assert self._on_event is not None
+        try:
+            self._on_event(message)
+        except Exception:  # one bad event is logged and skipped; the link stays up
+            log.exception("ami_event_handler_failed", ami_event=message.event)
 
     def _response(self, message: AmiMessage) -> None:
         pending = self._pending.get(message.action_id or "")

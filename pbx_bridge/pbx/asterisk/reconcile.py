@@ -43,12 +43,14 @@ def recording_files(statuses: list[AmiMessage]) -> dict[str, tuple[str, str]]:
 
 
 def rebuild(tracker: CallTracker, ami: AmiEvents, channels: list[AmiMessage],
-            statuses: list[AmiMessage], at: float) -> list[Outcome]:
+            statuses: list[AmiMessage], at: float,
+            known_before: set[str] | None = None) -> list[Outcome]:
     """Pure part of the reconciliation: what `CoreShowChannels` and `Status` returned, applied
-    to the tracker. Returns the outcomes (recordings finished, calls ended or started)."""
+    to the tracker. Returns the outcomes (recordings finished, calls ended or started).
+    `known_before`: `tracker.live_legs()` taken before asking (see `CallTracker.reconcile`)."""
     live = [event for message in channels for event in ami.translate(message)
             if isinstance(event, LegStarted)]
-    outcomes = tracker.reconcile(live, up_legs(channels), at)
+    outcomes = tracker.reconcile(live, up_legs(channels), at, known_before)
     for leg, (call, file) in recording_files(statuses).items():
         outcomes += tracker.apply(RecordingStarted(call, leg, at, file,
                                                    ami.on_demand(file)))
@@ -59,9 +61,11 @@ async def reconcile(manager: AmiManager, tracker: CallTracker, ami: AmiEvents,
                     handle: Callable[[list[Outcome]], None],
                     now: Callable[[], float] = time.time) -> None:
     """The `on_ready` hook: ask, rebuild, hand the outcomes to `handle`."""
+    # Events keep flowing while we ask: only legs known before asking may be declared gone.
+    before = tracker.live_legs()
     channels = await manager.action_list("CoreShowChannels")
     statuses = await manager.action_list("Status", {"Variables": "MIXMONITOR_FILENAME"})
-    outcomes = rebuild(tracker, ami, channels, statuses, now())
+    outcomes = rebuild(tracker, ami, channels, statuses, now(), before)
     log.info("ami_reconciled", channels=len(channels), calls=len(tracker.calls),
              outcomes=len(outcomes))
     handle(outcomes)

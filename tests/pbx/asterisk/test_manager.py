@@ -268,3 +268,27 @@ def test_reconciliation_after_reconnect_rebuilds_calls() -> None:
         await fake.close()
 
     run(body)
+
+
+def test_a_failing_event_handler_does_not_drop_the_link() -> None:
+    async def body() -> None:
+        fake = await FakeAmi().start()
+        got: list[str] = []
+
+        def handler(message: AmiMessage) -> None:
+            if message.get("Uniqueid") == "bad":
+                raise RuntimeError("bug in a handler")
+            got.append(message["Uniqueid"])
+
+        manager = manager_for(fake, on_event=handler)
+        await manager.start(timeout=5)
+        with capture_logs() as logs:
+            await fake.push(frame(("Event", "Hangup"), ("Uniqueid", "bad")) +
+                            frame(("Event", "Hangup"), ("Uniqueid", "good")))
+            reply = await manager.action("Ping")  # answered after both events were read
+        assert reply["Ping"] == "Pong" and got == ["good"] and fake.connections == 1
+        assert any(e["event"] == "ami_event_handler_failed" for e in logs)
+        await manager.close()
+        await fake.close()
+
+    run(body)
