@@ -10,8 +10,9 @@ Events sent while the bridge was disconnected are gone, so after each (re)connec
 Recordings that both started and ended during the outage appear in neither list: the spool
 scan (`calls.finished.unclaimed_recordings`) finds those files.
 
-Field names of `Status` variables: Asterisk writes `Variable: NAME=value` (read in its
-manager.c); `ChanVariable` is read too. Not yet checked against a real Asterisk 22 restart.
+Checked against a real Asterisk 22 (tests/pbx/asterisk/test_manager_asterisk.py): `Status`
+answers `Variable: MIXMONITOR_FILENAME=<file>`, and `=(null)` on a channel without it
+(`ChanVariable` is read too, for other versions).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pbx_bridge.pbx.asterisk.events import AmiEvents, up_legs
 from pbx_bridge.pbx.asterisk.manager import AmiManager
 
 log = structlog.get_logger()
+UNSET = "(null)"  # what Asterisk prints for a variable the channel does not have
 
 
 def recording_files(statuses: list[AmiMessage]) -> dict[str, tuple[str, str]]:
@@ -37,7 +39,7 @@ def recording_files(statuses: list[AmiMessage]) -> dict[str, tuple[str, str]]:
         leg = message.get("Uniqueid") or ""
         variables = {**message.variables("ChanVariable"), **message.variables("Variable")}
         file = variables.get("MIXMONITOR_FILENAME", "")
-        if leg and file:
+        if leg and file and file != UNSET:
             out[leg] = (message.get("Linkedid") or leg, file)
     return out
 

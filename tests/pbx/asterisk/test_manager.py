@@ -292,3 +292,16 @@ def test_a_failing_event_handler_does_not_drop_the_link() -> None:
         await fake.close()
 
     run(body)
+
+
+def test_status_variables_as_asterisk_22_writes_them() -> None:
+    from pbx_bridge.pbx.asterisk.reconcile import recording_files
+
+    statuses = [AmiMessage([("Event", "Status"), ("Uniqueid", "5.1"), ("Linkedid", "5.0"),
+                            ("Variable", "MIXMONITOR_FILENAME=(null)")]),
+                AmiMessage([("Event", "Status"), ("Uniqueid", "5.0"), ("Linkedid", "5.0"),
+                            ("Variable", "MIXMONITOR_FILENAME=/rec/5.0.wav")]),
+                AmiMessage([("Event", "Status"), ("Uniqueid", "6.0"),
+                            ("ChanVariable", "MIXMONITOR_FILENAME=/rec/6.0.wav")])]
+    assert recording_files(statuses) == {"5.0": ("5.0", "/rec/5.0.wav"),
+                                         "6.0": ("6.0", "/rec/6.0.wav")}
