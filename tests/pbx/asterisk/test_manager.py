@@ -305,3 +305,20 @@ def test_status_variables_as_asterisk_22_writes_them() -> None:
                             ("ChanVariable", "MIXMONITOR_FILENAME=/rec/6.0.wav")])]
     assert recording_files(statuses) == {"5.0": ("5.0", "/rec/5.0.wav"),
                                          "6.0": ("6.0", "/rec/6.0.wav")}
+
+
+def test_a_field_with_a_line_break_is_never_sent() -> None:
+    """Caller-supplied text cannot inject AMI headers or actions."""
+    async def body() -> None:
+        fake = await FakeAmi().start()
+        manager = manager_for(fake)
+        await manager.start(timeout=5)
+        with pytest.raises(ValueError, match="line break"):
+            await manager.action("Setvar", {"Variable": "X", "Value": "Evil\r\nAction: Command"})
+        reply = await manager.action("Ping")
+        assert reply["Ping"] == "Pong"
+        assert [a["Action"] for a in fake.actions] == ["Login", "Ping"]
+        await manager.close()
+        await fake.close()
+
+    run(body)
