@@ -92,7 +92,7 @@ async def serve_panoramisk() -> int:
 
     app = Application(loop=asyncio.get_running_loop())
     app.add_route("route", route)  # 1.4 needs a coroutine function (a plain one: AttributeError)
-    server = await asyncio.start_server(app.handler, "127.0.0.1", 0)
+    server = await asyncio.start_server(app.handler, "127.0.0.1", 0, backlog=1024)
     return int(server.sockets[0].getsockname()[1])
 
 

@@ -37,6 +37,7 @@ MAX_LINE_BYTES = 64 * 1024  # one command response (a 520 usage text is a few KB
 MAX_QUEUED_LINES = 64  # unsolicited lines held for the handler before reading pauses
 HEADER_TIMEOUT = 5.0  # seconds for the whole agi_* block: Asterisk sends it at once
 COMMAND_TIMEOUT = 30.0
+BACKLOG = 1024  # a burst of calls must not overflow the accept queue (1 s SYN retransmits)
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\([^()\r\n]*\))?$")
 _APP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -144,9 +145,19 @@ def agi_args(env: Mapping[str, str]) -> list[str]:
     return args
 
 
+# The answers most commands get (`SET VARIABLE`, `EXEC`, `ANSWER`): AgiResult is frozen, so
+# one instance each serves every session.
+_COMMON = {
+    line: AgiResult(200, result, "", "", (line,))
+    for line, result in (("200 result=1", "1"), ("200 result=0", "0"))
+}
+
+
 def parse_response(lines: list[str]) -> AgiResult:
     """Parse one command response (a single line, or a 520- ... 520 block)."""
     first = lines[0]
+    if len(lines) == 1 and (common := _COMMON.get(first)) is not None:
+        return common
     if first.startswith("HANGUP"):
         raise AgiHangup("HANGUP")
     match = _STATUS.match(first)
@@ -487,6 +498,7 @@ class AgiServer:
         header_timeout: float = HEADER_TIMEOUT,
         max_header_bytes: int = MAX_HEADER_BYTES,
         command_timeout: float = COMMAND_TIMEOUT,
+        backlog: int = BACKLOG,
     ) -> None:
         for name, handler in routes.items():
             if not inspect.iscoroutinefunction(handler):
@@ -497,6 +509,7 @@ class AgiServer:
         self.header_timeout = header_timeout
         self.max_header_bytes = max_header_bytes
         self.command_timeout = command_timeout
+        self.backlog = backlog
         self.sessions_done = 0
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._server: asyncio.Server | None = None
@@ -511,7 +524,7 @@ class AgiServer:
     async def start(self) -> AgiServer:
         self._loop = asyncio.get_running_loop()
         self._server = await self._loop.create_server(
-            lambda: _AgiConnection(self), self.host, self.port
+            lambda: _AgiConnection(self), self.host, self.port, backlog=self.backlog
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
         log.info("agi_listening", host=self.host, port=self.port)
