@@ -27,7 +27,7 @@ from pbx_bridge.calls.recording_policy import Recorder, decide, on_demand_method
 from pbx_bridge.config.model import Config, ContactMethod
 from pbx_bridge.delivery.naming import CallFacts
 
-SERVICE_NAME = "Recording"
+SERVICE_NAME = "Call recording"  # the same words as the AGI router's call recorder files
 RECORDING_SUFFIXES = (".wav", ".gsm", ".mp3", ".ogg", ".WAV")
 
 

@@ -37,7 +37,7 @@ def test_external_call_to_a_direct_did(acme: Config) -> None:  # noqa: F811
     assert req.reasons == ("front-desk records inbound external calls",)
     f = req.facts
     assert (f.service_name, f.src_number, f.src_name, f.dst_number) == (
-        "Recording", "15559876543", "Müller", "12025550100")
+        "Call recording", "15559876543", "Müller", "12025550100")
     assert f.call_time == datetime.fromtimestamp(T0, UTC) and req.dst_name == "Front Desk"
 
 

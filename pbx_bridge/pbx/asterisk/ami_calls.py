@@ -6,6 +6,11 @@ delivery jobs through `delivery.queue.submit` (one job per file and method, so a
 finished again after a reconnect is not delivered twice); after every login it reconciles
 (`reconcile.py`) and scans the recordings folder for files nobody claimed.
 
+Files the AGI call router queues itself (`call-*`, `voicemail-*`, `notification-*`: call
+recorder modules, messages; `call_routing.finished`, run from the hangup handler) are left to
+it (`owned_elsewhere`), so one file never gets two sets of call facts; if that round never ran
+(the bridge was down at hangup), the spool scan reports the file.
+
 `path_map` turns a path as Asterisk wrote it into the path the bridge reads (identity, or the
 chroot's root in the lab). File names come from the dialplan, made of Asterisk's ids only;
 caller-supplied text never reaches a path or an AMI command here, it is only carried as call
@@ -37,13 +42,21 @@ from pbx_bridge.pbx.asterisk.reconcile import reconcile
 from pbx_bridge.store import Store
 
 log = structlog.get_logger()
+ROUTER_PREFIXES = ("call-", "voicemail-", "notification-")
+
+
+def router_owned(file: str) -> bool:
+    """Files named by `call_actions.recording_file`, queued by the AGI call router."""
+    return file.rsplit("/", 1)[-1].startswith(ROUTER_PREFIXES)
 
 
 class AmiCallFeed:
     def __init__(self, config: Config, store: Store, *,
                  path_map: Callable[[str], Path] = Path,
-                 now: Callable[[], float] = time.time, spool_min_age: float = 60.0) -> None:
+                 now: Callable[[], float] = time.time, spool_min_age: float = 60.0,
+                 owned_elsewhere: Callable[[str], bool] = router_owned) -> None:
         self.config, self.store = config, store
+        self.owned_elsewhere = owned_elsewhere
         self.path_map, self.now, self.spool_min_age = path_map, now, spool_min_age
         self.ami = AmiEvents()
         self.tracker = CallTracker()
@@ -82,6 +95,9 @@ class AmiCallFeed:
                 log.info("call_ended", call=outcome.call)
 
     def finished(self, done: RecordingFinished) -> None:
+        if self.owned_elsewhere(done.file):
+            log.info("recording_left_to_router", call=done.call, file=done.file)
+            return
         request = delivery_request(self.config, done, directory=self.directory)
         self.requests.append(request)
         path = self.path_map(done.file)

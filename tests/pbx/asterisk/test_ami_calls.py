@@ -100,7 +100,7 @@ def test_real_call_becomes_one_job_per_delivery_method(acme: Config, tmp_path: P
         assert sorted(j.method for j in jobs) == ["archive-s3", "recordings-sftp"]
         facts = jobs[0].facts
         assert (facts["src_number"], facts["dst_number"], facts["service_name"]) == (
-            "15559876543", "12025550100", "Recording")
+            "15559876543", "12025550100", "Call recording")
         first = feed.seen
         await fake.push(b"".join(acme_call()))  # the same call again: nothing new
         await feed.until(lambda: feed.seen == 2 * first)
@@ -167,4 +167,15 @@ def test_manager_from_config_needs_the_secret(acme: Config, tmp_path: Path,  # n
         acme.system, pbx=dataclasses.replace(acme.system.pbx, ami=None)))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"system\.pbx\.ami"):
         AmiCallFeed(no_ami, store).manager()
+    store.close()
+
+
+def test_router_owned_files_are_left_to_the_router(acme: Config, tmp_path: Path) -> None:  # noqa: F811
+    feed, store = setup(acme, tmp_path)
+    feed.finished(RecordingFinished("9.0", "9.0", 1.0, "/rec/call-9.0-2.wav", "hangup",
+                                    dialled="12025550103"))
+    assert store.jobs() == [] and feed.requests == []
+    feed.finished(RecordingFinished("9.0", "9.0", 1.0, "/rec/9.0.wav", "hangup",
+                                    dialled="12025550103"))
+    assert [j.method for j in store.jobs()] == ["archive-s3"]  # the flow's call recorder
     store.close()

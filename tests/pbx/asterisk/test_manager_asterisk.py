@@ -204,6 +204,8 @@ exten => _X.,1,Dial(PJSIP/${{EXTEN}},20)
     call = asyncio.create_task(place_carrier_call(DID, talk=5.0))
     try:
         dial = await ami.wait_for(event_is("DialEnd", DialStatus="ANSWER"), 15, since=mark)
+        # A transfer needs the two sides bridged first ("Transfer invalid" before that).
+        await ami.wait_for(event_is("BridgeEnter", Channel=dial["DestChannel"]), 5, since=mark)
         reply = await manager.action("BlindTransfer", {
             "Channel": dial["DestChannel"], "Context": "pbx-bridge-xfer",
             "Exten": second.account.username})
