@@ -6,6 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+# The repository's example office (an editable install); else ./config/example.yaml.
+_REPO_EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example.yaml"
+DEFAULT_CONFIG = _REPO_EXAMPLE if _REPO_EXAMPLE.is_file() else Path("config/example.yaml")
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("lab", help="a real Asterisk for tests and the demo")
@@ -24,22 +28,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     prov.set_defaults(func=_provision)
 
     demo = lab_sub.add_parser(
-        "demo", help="provision, start Asterisk, register phones and place sample DID calls"
+        "demo", help="the config's office on a real Asterisk: generated dialplan, call router "
+        "and delivery worker, sipp phones and sample carrier calls, the delivery log"
     )
     demo.add_argument("--root", type=Path, default=None, help="root directory (as for provision)")
     demo.add_argument(
         "--config",
         type=Path,
-        default=None,
-        help="operator YAML whose delivery method takes the recordings (routing still uses "
-        "the demo's own DID table)",
+        default=DEFAULT_CONFIG,
+        help=f"the operator YAML the demo runs (default {DEFAULT_CONFIG})",
     )
     demo.add_argument(
-        "--deliver-to", default="recordings-local", metavar="METHOD",
-        help="the config's delivery method for the recordings (default recordings-local)",
-    )
-    demo.add_argument(
-        "--talk", type=float, default=3.0, help="seconds each sample caller talks (default 3)"
+        "--keep", action="store_true",
+        help="keep the run folder (Asterisk's files, logs, sipp logs) also when all went well",
     )
     demo.set_defaults(func=_demo)
 
@@ -70,13 +71,9 @@ def _provision(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from pbx_bridge.lab.demo import run_demo
 
-    if args.config is not None:
-        # Routing from the config arrives with the Asterisk dialplan (issue 4).
-        print(f"note: calls are routed by the demo's own DID table; {args.config} delivers "
-              "the recordings")
     try:
-        return run_demo(args.root, talk_seconds=args.talk, config=args.config,
-                        deliver_to=args.deliver_to)
+        return run_demo(args.root, args.config, keep=args.keep)
     except KeyboardInterrupt:
-        print("pbx-bridge lab demo: interrupted; Asterisk and the phones were stopped")
+        print("pbx-bridge lab demo: interrupted; Asterisk, the phones, the router and the "
+              "delivery worker were stopped")
         return 130

@@ -1,199 +1,200 @@
-"""`pbx-bridge lab demo`: a real Asterisk, two real SIP phones and a carrier, end to end.
+"""`pbx-bridge lab demo --config CONFIG`: the config's own office on a real Asterisk.
 
-Self-contained on purpose: the DID table lives here until the routing of later issues drives
-the FastAGI answers from the YAML configuration. Everything started here is stopped here,
-also on Ctrl-C or an error.
+1. the Asterisk root is provisioned (or reused); each `env:` secret of the config gets a value
+   generated for this run, in this process's environment only (never printed);
+2. the Asterisk files are generated from the config (the `pbx-bridge dialplan` functions, AGI on
+   a free port) and the lab Asterisk starts with them; the bridge's parts run in this process
+   on the same config: the FastAGI call router and the delivery worker, with the config's store;
+3. sipp phones register as the config's SIP accounts (and user apps) with those credentials;
+4. a sipp carrier places the sample calls of `demo_plan.sample_calls` (the router's clock
+   injected per call, said so), keys pressed with AMI PlayDTMF;
+5. what happened is printed per call, then the delivery log of this run's files.
+
+Exit 0 only when every call went as the resolver said it would and every file was delivered.
+Everything started here is stopped here, also on Ctrl-C or an error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
+import os
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-import structlog
-
-from pbx_bridge.delivery.naming import CallFacts
-from pbx_bridge.lab.ami import AmiClient, AmiError, event_is
-from pbx_bridge.lab.demo_delivery import DemoDeliveryError, deliver_recordings
+from pbx_bridge.config.external import external_errors
+from pbx_bridge.config.load import load_config
+from pbx_bridge.config.model import Config
+from pbx_bridge.lab.ami import AmiClient, AmiError
+from pbx_bridge.lab.demo_bridge import (
+    DemoBridge,
+    StepLog,
+    phone_accounts,
+    trunk_conf,
+    trunk_endpoint,
+    write_dialplan,
+)
+from pbx_bridge.lab.demo_calls import CallReport, PhoneSet, describe, place
+from pbx_bridge.lab.demo_delivery import delivery_log, wait_settled
+from pbx_bridge.lab.demo_plan import (
+    SampleCall,
+    endpoints,
+    first_scenarios,
+    give_secrets,
+    sample_calls,
+)
 from pbx_bridge.lab.provision import ProvisionError, provision
-from pbx_bridge.lab.recordings import RecordingListener, wav_stats
 from pbx_bridge.lab.runner import AsteriskLab, LabError
-from pbx_bridge.lab.sipp import (
-    SipAccount,
-    SippError,
-    SippPhone,
-    carrier_call,
-    carrier_trunk_conf,
-    phone_endpoint_conf,
-)
-from pbx_bridge.pbx.asterisk.fastagi import AgiServer, AgiSession
+from pbx_bridge.lab.sipp import SipAccount, SippError
+from pbx_bridge.store import Store, StoreUnavailable, open_store
 
-PHONES = {"2001": "Alice", "2002": "Bob"}
-# DID -> phone; the third sample DID is deliberately unknown.
-DIDS = {"15551230001": "2001", "15551230002": "2002"}
-SAMPLE_CALLS = (
-    ("15551230001", "15559876543"),
-    ("15551230002", "15557654321"),
-    ("15551239999", "15550001111"),
-)
+DELIVERY_TIMEOUT = 20.0
 
 
-@dataclass
-class CallReport:
-    did: str
-    caller: str
-    route: str = "-"
-    answered_by: str = "-"
-    status: str = "-"
-    recording: str = "-"
-    seconds: float = 0.0
-    rms: float = 0.0
-    started: datetime = datetime(1970, 1, 1, tzinfo=UTC)
-    notes: list[str] = field(default_factory=list)
+def say(text: str = "") -> None:
+    print(text, flush=True)
 
 
-def _dialplan(agi_port: int, recordings: str, post_command: str) -> str:
-    # The AGI answer is a variable, then the dialplan acts on it: the FastAGI session ends at
-    # once instead of staying open for the whole call (notes/asterisk-lab.md §3.1).
-    return f"""
-[pbx-bridge-inbound]
-exten => _X.,1,NoOp(DID ${{EXTEN}} from ${{CALLERID(num)}})
- same => n,AGI(agi://127.0.0.1:{agi_port}/route,${{EXTEN}})
- same => n,GotoIf($["${{ROUTE_DIAL}}" = ""]?noroute)
- same => n,MixMonitor({recordings}/${{UNIQUEID}}.wav,,{post_command})
- same => n,Dial(${{ROUTE_DIAL}},20)
- same => n,Hangup()
- same => n(noroute),Hangup(1)
-"""
+def _when(call: SampleCall) -> str:
+    return call.at.strftime("%A %Y-%m-%d %H:%M %Z")
 
 
-async def _place(
-    lab: AsteriskLab,
-    ami: AmiClient,
-    carrier: SipAccount,
-    listener: RecordingListener,
-    report: CallReport,
-    talk: float,
-) -> None:
-    mark = ami.mark()
-    report.started = datetime.now(UTC)
-    result = await carrier_call(
-        carrier, lab.sip_port, report.did, report.caller, talk, lab.run_dir / "sipp"
-    )
-    report.status = (
-        "answered" if result.answered else f"not answered (sipp exit {result.returncode})"
-    )
+class DemoFailed(Exception):
+    """The demo could not run (not: a call went otherwise than expected)."""
+
+
+def _load(config_path: Path) -> Config:
+    loaded = load_config(config_path)
+    if loaded.config is None or loaded.errors:
+        first = loaded.errors[0] if loaded.errors else "unreadable"
+        raise DemoFailed(f"{config_path} does not pass check: {first}")
+    return loaded.config
+
+
+async def _calls(config: Config, lab: AsteriskLab, bridge: DemoBridge, steps: StepLog,
+                 carrier: SipAccount, calls: list[SampleCall]) -> list[CallReport]:
+    ami = await AmiClient.connect("127.0.0.1", lab.ami_port, lab.ami_user, lab.ami_secret)
+    accounts = phone_accounts(config)
+    names = {ep: cm.name for ep, cm in endpoints(config).items() if ep in accounts}
+    phones = PhoneSet(accounts, lab.sip_port, ami, lab.run_dir / "sipp")
+    reports: list[CallReport] = []
     try:
-        hangup = await ami.wait_for(
-            lambda m: m.event == "Hangup" and m.get("Channel", "").startswith("PJSIP/carrier-"),
-            5,
-            since=mark,
-        )
-        report.notes.append(f"carrier hangup cause {hangup.get('Cause')} {hangup.get('Cause-txt')}")
-    except (TimeoutError, AmiError) as exc:
-        report.notes.append(f"no Hangup event: {exc}")
-    if not result.answered:
-        return
-    dial_end = await ami.wait_for(event_is("DialEnd", DialStatus="ANSWER"), 5, since=mark)
-    endpoint = dial_end.get("DestChannel", "").removeprefix("PJSIP/").rsplit("-", 1)[0]
-    report.answered_by = f"{endpoint} ({PHONES.get(endpoint, '?')})"
-    path = await listener.wait(timeout=10)
-    stats = wav_stats(lab.host_path(path))
-    report.recording = str(lab.host_path(path))
-    report.seconds, report.rms = stats.seconds, stats.rms
+        started = time.monotonic()
+        await phones.ensure(first_scenarios(calls, list(accounts)))
+        say(f"{len(accounts)} sipp phones registered as the config's accounts in "
+            f"{time.monotonic() - started:.2f} s (with the generated passwords):")
+        for endpoint, cm_name in names.items():
+            say(f"  {cm_name} (user {endpoint}): {phones.describe(endpoint)}")
+        for number, call in enumerate(calls, 1):
+            changed = await phones.ensure(call.phones)
+            say(f"\ncall {number}: {call.title}")
+            say(f"  carrier {call.caller} -> {call.did}; router clock {_when(call)} (injected)"
+                + (f"; presses {call.keys}" if call.keys else ""))
+            for endpoint in changed:
+                say(f"  {names.get(endpoint, endpoint)} re-registered: "
+                    f"{phones.describe(endpoint)}")
+            report = await place(call, bridge, ami, carrier, trunk_endpoint(config),
+                                 lab.sip_port, lab.run_dir / "sipp", steps.steps)
+            reports.append(report)
+            for line in describe(report, names):
+                say(f"  {line}")
+            say("  " + ("as expected" if not report.problems
+                        else "NOT AS EXPECTED: " + "; ".join(report.problems)))
+    finally:
+        await phones.stop()
+        await ami.close()
+    return reports
 
 
-async def _demo(lab: AsteriskLab, carrier: SipAccount, talk: float) -> list[CallReport]:
-    reports = {did: CallReport(did, caller) for did, caller in SAMPLE_CALLS}
-
-    async def route(session: AgiSession) -> None:
-        did = session.args[0] if session.args else ""
-        target = DIDS.get(did)
-        reports[did].route = f"PJSIP/{target}" if target else "no route: hang up"
-        if target:
-            await session.set_variable("ROUTE_DIAL", f"PJSIP/{target}")
-
-    phones: list[SippPhone] = []
-    async with AgiServer({"route": route}) as agi, RecordingListener() as listener:
-        lab.write_include("extensions", _dialplan(agi.port, lab.layout.recordings,
-                                                  listener.post_command()))
-        accounts = [SipAccount.generate(number) for number in PHONES]
-        lab.write_include("pjsip", "".join(phone_endpoint_conf(a) for a in accounts))
-        print("starting Asterisk ...", flush=True)
+async def _run(config: Config, lab: AsteriskLab, store: Store, carrier: SipAccount,
+               calls: list[SampleCall]) -> tuple[list[CallReport], list[str], bool]:
+    steps = StepLog()
+    steps.configure()
+    bridge = DemoBridge(config, store, lab, calls[0].at)
+    await bridge.start()
+    try:
+        files, problems = write_dialplan(config, lab, f"127.0.0.1:{bridge.agi.port}")
+        if problems:
+            raise DemoFailed("the dialplan can't be generated: " + "; ".join(problems))
+        say(f"generated from {config.path.name}: {', '.join(files)} (+ sounds/), "
+            f"FastAGI 127.0.0.1:{bridge.agi.port}")
         ready = await asyncio.to_thread(lab.start)
-        print(f"Asterisk up: AMI FullyBooted {ready:.2f} s after start "
-              f"(SIP 127.0.0.1:{lab.sip_port}, AMI {lab.ami_port}, FastAGI {agi.port})")
-        ami = await AmiClient.connect("127.0.0.1", lab.ami_port, lab.ami_user, lab.ami_secret)
+        say(f"Asterisk up: FullyBooted {ready:.2f} s after start (SIP 127.0.0.1:{lab.sip_port}, "
+            f"AMI {lab.ami_port} as {lab.ami_user!r}, run folder {lab.run_dir}); call router "
+            "and delivery worker running in this process")
         try:
-            for account in accounts:
-                phone = SippPhone(account, lab.sip_port, lab.run_dir / "sipp")
-                phones.append(phone)
-                started = time.monotonic()
-                await phone.register(ami)
-                print(f"phone {account.username} ({PHONES[account.username]}) registered in "
-                      f"{time.monotonic() - started:.2f} s from 127.0.0.1:{phone.sip_port}")
-            for did, caller in SAMPLE_CALLS:
-                print(f"carrier calls DID {did} from {caller} (talks {talk:.1f} s) ...",
-                      flush=True)
-                await _place(lab, ami, carrier, listener, reports[did], talk)
+            reports = await _calls(config, lab, bridge, steps, carrier, calls)
         finally:
-            await asyncio.gather(*(phone.stop() for phone in phones))
-            await ami.close()
-    return list(reports.values())
+            await asyncio.to_thread(lab.stop)
+        ids = [job_id for report in reports for job_id in report.job_ids]
+        jobs = await wait_settled(bridge.worker, store, ids, DELIVERY_TIMEOUT)
+        delivered = bool(jobs) and all(job.state == "delivered" for job in jobs) and \
+            {job.id for job in jobs} >= set(ids)
+        return reports, delivery_log(store, jobs), delivered
+    finally:
+        await bridge.stop()
 
 
-def _print_reports(reports: list[CallReport]) -> None:
-    print("\nwhat happened:")
-    for r in reports:
-        print(f"- DID {r.did} from {r.caller}: route {r.route}; {r.status}; "
-              f"answered by {r.answered_by}")
-        if r.recording != "-":
-            print(f"    recording {r.recording}: {r.seconds:.2f} s, RMS {r.rms:.0f}")
-        for note in r.notes:
-            print(f"    {note}")
-
-
-def _deliver(config: Path, method: str, reports: list[CallReport]) -> int:
-    recordings = [(Path(r.recording), CallFacts("Recording", r.caller, "", r.did, r.started))
-                  for r in reports if r.recording != "-"]
-    print(f"\ndelivering {len(recordings)} recordings with {config}'s method {method!r} ...")
+def run_demo(root: Path | None, config_path: Path, *, keep: bool = False) -> int:
+    started = time.monotonic()
     try:
-        lines = deliver_recordings(config, method, recordings)
-    except DemoDeliveryError as exc:
-        print(f"pbx-bridge lab demo: {exc}")
+        config = _load(config_path)
+    except DemoFailed as exc:
+        say(f"pbx-bridge lab demo: {exc}")
         return 1
-    print(f"delivery log (also: pbx-bridge deliveries {config}):")
-    for line in lines:
-        print(f"  {line}")
-    return 0 if lines and all(" delivered " in line for line in lines if line[0] == "#") else 1
-
-
-def run_demo(root: Path | None, talk_seconds: float = 3.0, config: Path | None = None,
-             deliver_to: str = "recordings-local") -> int:
-    # The demo prints its own story; library info logs would interleave with it.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     try:
-        result = provision(root, say=lambda text: print(text, flush=True))
+        result = provision(root, say=say)
     except ProvisionError as exc:
-        print(f"pbx-bridge lab demo: {exc}")
+        say(f"pbx-bridge lab demo: {exc}")
         return 1
-    print(f"Asterisk root {result.root} ({result.asterisk_version}), "
-          f"{'reused' if result.reused else 'provisioned'} in {result.seconds:.2f} s")
-    carrier = SipAccount.generate("carrier")
-    lab = AsteriskLab(result.root, extra_config={"pjsip.conf": carrier_trunk_conf(carrier)})
+    say(f"Asterisk root {result.root} ({result.asterisk_version}), "
+        f"{'reused' if result.reused else 'provisioned'} in {result.seconds:.2f} s")
+    generated = give_secrets(config, os.environ)
+    say(f"secrets generated for this run (values in this process's environment only): "
+        f"{', '.join(generated) or 'none'}")
+    refused = external_errors(config)
+    if refused:
+        for problem in refused:
+            say(str(problem))
+        say(f"pbx-bridge lab demo: {config_path} can't run ({len(refused)} problems above)")
+        return 1
+    calls = sample_calls(config)
     try:
-        reports = asyncio.run(_demo(lab, carrier, talk_seconds))
-    except (LabError, SippError, AmiError, TimeoutError, OSError) as exc:
-        print(f"pbx-bridge lab demo: {exc}")
+        store = open_store(config.system.store)
+    except StoreUnavailable as exc:
+        say(f"pbx-bridge lab demo: system.store: {exc}")
+        return 1
+    say(f"store: {config.system.store} (the config's own: `pbx-bridge deliveries "
+        f"{config_path}` shows the log again)")
+    carrier = SipAccount.generate(trunk_endpoint(config))
+    ami = config.system.pbx.ami if config.system.pbx else None
+    lab = AsteriskLab(result.root, extra_modules=("app_read", "app_record"),
+                      extra_config={"pjsip.conf": trunk_conf(carrier.username, carrier)},
+                      ami_user=ami.username if ami and ami.username else "pbxbridge")
+    if ami is not None and ami.secret is not None:
+        lab.ami_secret = ami.secret.resolve()  # the bridge's AMI account, as configured
+    ok = False
+    try:
+        reports, log, delivered = asyncio.run(_run(config, lab, store, carrier, calls))
+        ok = delivered and all(not r.problems for r in reports)
+    except (DemoFailed, LabError, SippError, AmiError, TimeoutError, OSError) as exc:
+        say(f"pbx-bridge lab demo: {type(exc).__name__}: {exc}")
         return 1
     finally:
         with contextlib.suppress(LabError):
             lab.stop()
-    _print_reports(reports)
-    print(f"\nAsterisk stopped; run folder kept: {lab.run_dir}")
-    return _deliver(config, deliver_to, reports) if config is not None else 0
+        store.close()
+        if ok and not keep:
+            with contextlib.suppress(LabError):
+                lab.remove_run_dir()
+    say(f"\ndelivery log of this run ({config.system.store}; %{{call_time}} in the names is "
+        "the real time of the call, the injected clock only chose the route):")
+    for line in log or ["(no files were handed to delivery)"]:
+        say(f"  {line}")
+    failed = [r for r in reports if r.problems]
+    say(f"\n{len(reports) - len(failed)}/{len(reports)} calls as expected; "
+        f"{'every file delivered' if delivered else 'NOT every file delivered'}; "
+        f"Asterisk, phones, router and worker stopped; {time.monotonic() - started:.1f} s")
+    if not ok or keep:
+        say(f"run folder kept: {lab.run_dir}")
+    return 0 if ok else 1

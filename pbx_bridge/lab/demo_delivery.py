@@ -1,42 +1,64 @@
-"""The demo's last act: the recordings it made go through the delivery queue of the operator's
-config, exactly as the bridge hands them on, and the delivery log is shown."""
+"""The demo's delivery side: the bridge's own delivery worker, told to say when an attempt
+ends so the demo waits on job states (never on sleeps), and the delivery log of this run."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+from collections.abc import Iterable
+from typing import Any
 
 from pbx_bridge.commands_delivery import log_lines, log_rows
-from pbx_bridge.config.load import load_config
-from pbx_bridge.delivery.naming import CallFacts
-from pbx_bridge.delivery.queue import submit
+from pbx_bridge.config.model import Config
 from pbx_bridge.delivery.worker import DeliveryWorker
-from pbx_bridge.store import StoreUnavailable, open_store
+from pbx_bridge.store import OPEN_STATES, Job, Store
 
 
-class DemoDeliveryError(Exception):
-    pass
+class NotifyingWorker(DeliveryWorker):
+    """A DeliveryWorker that sets `changed` after every attempt it concludes."""
+
+    def __init__(self, config: Config, store: Store, **kwargs: Any) -> None:
+        super().__init__(config, store, **kwargs)
+        self.changed = asyncio.Event()
+
+    async def attempt(self, job: Job) -> Job:
+        try:
+            return await super().attempt(job)
+        finally:
+            self.changed.set()
 
 
-def deliver_recordings(config_path: Path, method: str,
-                       recordings: list[tuple[Path, CallFacts]]) -> list[str]:
-    """Queue each recording for `method`, work the queue until idle, return the log lines."""
-    loaded = load_config(config_path)
-    if loaded.config is None or loaded.errors:
-        first = loaded.errors[0] if loaded.errors else "unreadable"
-        raise DemoDeliveryError(f"{config_path} does not pass check: {first}")
-    config = loaded.config
-    if config.delivery_method(method) is None:
-        raise DemoDeliveryError(f"{config_path} has no delivery method named {method!r}")
-    try:
-        store = open_store(config.system.store)
-    except StoreUnavailable as exc:
-        raise DemoDeliveryError(f"system.store: {exc}") from None
-    try:
-        jobs = [job for path, facts in recordings
-                for job in submit(store, config, path, [method], facts)]
-        asyncio.run(DeliveryWorker(config, store).run(asyncio.Event(), until_idle=True))
-        ids = {job.id for job in jobs}
-        return log_lines(log_rows(store, [j for j in store.jobs() if j.id in ids]))
-    finally:
-        store.close()
+async def wait_settled(worker: NotifyingWorker, store: Store, ids: Iterable[int],
+                       timeout: float) -> list[Job]:
+    """The jobs `ids` (and the fallbacks they caused) once none is queued or retrying, or as
+    they stand when `timeout` runs out."""
+    wanted = set(ids)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        worker.changed.clear()
+        jobs = run_jobs(store, wanted)
+        if all(job.state not in OPEN_STATES for job in jobs):
+            return jobs
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return jobs
+        worker.wake()
+        try:
+            await asyncio.wait_for(worker.changed.wait(), remaining)
+        except TimeoutError:
+            return run_jobs(store, wanted)
+
+
+def run_jobs(store: Store, ids: set[int]) -> list[Job]:
+    """Jobs `ids` and every fallback job that descends from them, in id order."""
+    jobs = store.jobs()
+    chosen = set(ids)
+    for job in jobs:  # ids grow: a fallback always comes after the job it replaces
+        if job.fallback_of in chosen:
+            chosen.add(job.id)
+    return [job for job in jobs if job.id in chosen]
+
+
+def delivery_log(store: Store, jobs: list[Job]) -> list[str]:
+    """The same lines `pbx-bridge deliveries` prints, for these jobs only."""
+    return log_lines(log_rows(store, jobs))
