@@ -1,23 +1,27 @@
 """Delivery: the bridge's path against the raw client libraries, on the same servers, same run.
 
-Servers (all on 127.0.0.1, started here by the test suite's own starters in
-tests/delivery/servers.py and stopped at the end): vsftpd, OpenSSH sshd (internal-sftp), moto's
-S3 server, and a local directory.
+Servers (all on 127.0.0.1, started by the test suite's own starters in tests/delivery/servers.py,
+moto in a process of its own, all stopped at the end): vsftpd, OpenSSH sshd (internal-sftp),
+moto's S3 server, and a local directory. The bridge runs as in the service: one long-running
+worker (its backends, and so its S3 client, kept), files submitted to the store's queue.
 
 1. Throughput: one file (`--mb`, default 64 MB) uploaded by the raw client used directly
    (shutil.copy, ftplib storbinary, paramiko sftp.put, boto3 upload_file) and through the
-   bridge (a job submitted to the store, then the worker: hashing, temporary name + rename or
-   S3 multipart, the receipt checked against the file, the attempt logged, the spool file
-   removed). Runs alternate raw / bridge; the median of `--runs` is printed with the ratio.
-2. Peak memory: the bridge uploads a 20 MB and a 200 MB file to each backend, each in a fresh
-   process; printed is the growth of peak RSS over the process once its libraries are loaded,
-   and the tracemalloc peak. It must not grow with the file.
+   bridge (the job queued in the store; the worker hashes the file, uploads under a temporary
+   name + rename, or S3 multipart, checks the receipt against the file, records the attempt,
+   removes the spool file). Runs rotate the order; the median of `--runs` is printed, with the
+   ratio, the client process's CPU time, and (diagnostic only) the ratio with the SHA-256 the
+   bridge records for every file replaced by a constant.
+2. Peak memory: the bridge delivers a 20, 100 and 200 MB file to each backend, each in a fresh
+   process after one small warm-up delivery; printed is the peak RSS once warmed up, its growth
+   during the upload, and tracemalloc's peak. It must not grow with the file.
 3. Small files: 1,000 recordings of 8-50 KB submitted as jobs and delivered by the worker to the
-   local directory and to S3, against plain copies / a raw boto3 loop of the same files.
+   local directory and to S3, against plain copies / a boto3 put_object loop of the same files.
 
-    .venv/bin/python bench/delivery.py [--mb 64] [--runs 5] [--small 1000] [--skip-memory]
+    .venv/bin/python bench/delivery.py [--mb 64] [--runs 7] [--small 1000] [--skip-memory]
 
-Needs root (vsftpd and sshd check a real system account, created once as in the test suite).
+Needs root: vsftpd and sshd check a real system account (`pbxbench`, made once, as the tests
+make theirs).
 """
 
 from __future__ import annotations
@@ -26,10 +30,13 @@ import argparse
 import asyncio
 import contextlib
 import ftplib
+import functools
 import json
 import logging
 import os
+import pwd
 import random
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -49,12 +56,12 @@ if str(ROOT) not in sys.path:
 
 from pbx_bridge.config.load import load_config  # noqa: E402
 from pbx_bridge.config.model import Config  # noqa: E402
-from pbx_bridge.delivery.backends import Backend, backend_for  # noqa: E402
+from pbx_bridge.delivery.backends import Backend, LocalFile, backend_for  # noqa: E402
 from pbx_bridge.delivery.naming import CallFacts  # noqa: E402
 from pbx_bridge.delivery.queue import submit  # noqa: E402
 from pbx_bridge.delivery.worker import DeliveryWorker  # noqa: E402
 from pbx_bridge.logs import configure_logging  # noqa: E402
-from pbx_bridge.store import Store, open_store  # noqa: E402
+from pbx_bridge.store import Job, Store, open_store  # noqa: E402
 
 MB = 1_000_000
 BUCKET = "bench"
@@ -76,9 +83,9 @@ def write_random(path: Path, size: int, header: bytes = b"") -> Path:
     return path
 
 
-def config_text(tmp: Path, methods: list[str]) -> str:
+def config_text(store: Path, methods: list[str]) -> str:
     return "\n".join(["system:", "  name: Bench", "  timezone: UTC",
-                      f"  store: sqlite://{tmp}/store.db", "delivery_methods:", *methods, ""])
+                      f"  store: sqlite://{store}", "delivery_methods:", *methods, ""])
 
 
 def run_jobs(config: Config, store: Store, files: list[Path], method: str,
@@ -92,33 +99,55 @@ def run_jobs(config: Config, store: Store, files: list[Path], method: str,
         facts = CallFacts("Bench", unique(), "", "", datetime.now(UTC))
         jobs += submit(store, config, path, [method], facts)
     worker = DeliveryWorker(config, store, poll_seconds=0.05, backends=backends)
-    asyncio.run(worker.run(asyncio.Event(), until_settled=True))
+    asyncio.run(asyncio.wait_for(worker.run(asyncio.Event(), until_settled=True), 300))
     seconds = time.perf_counter() - start
-    bad = [j.id for j in jobs if store.job(j.id).state != "delivered"]  # type: ignore[union-attr]
-    if bad:
-        raise RuntimeError(f"{method}: jobs not delivered: {bad[:5]}")
+    for job in jobs:
+        now = store.job(job.id)
+        assert now is not None
+        if now.state != "delivered":
+            raise RuntimeError(f"{method}: job {job.id} {now.state}: {now.last_error}")
     return seconds
+
+
+class _Reporting(DeliveryWorker):
+    """The worker, telling the bench when each attempt is concluded (recorded in the store,
+    and the spool file removed if it was the last method), so the bench needs no polling."""
+
+    concluded: Callable[[Job], None]
+
+    def _conclude(self, job: Job, *args: Any) -> Job:
+        done = super()._conclude(job, *args)
+        self.concluded(done)
+        return done
 
 
 class Worker:
     """A long-running worker on a thread of its own, as in the service: files are submitted,
-    the worker is woken, and the caller waits until their jobs are settled."""
+    the worker is woken, and the caller waits until their jobs are concluded."""
 
     def __init__(self, config: Config, store: Store, backends: dict[str, Backend]) -> None:
         self.config, self.store = config, store
         self.loop = asyncio.new_event_loop()
+        self.done: dict[int, Job] = {}
+        self.changed = threading.Condition()
         ready = threading.Event()
 
         def main() -> None:
             asyncio.set_event_loop(self.loop)
             self.stop = asyncio.Event()
-            self.worker = DeliveryWorker(config, store, poll_seconds=0.05, backends=backends)
+            self.worker = _Reporting(config, store, poll_seconds=0.05, backends=backends)
+            self.worker.concluded = self._concluded
             ready.set()
             self.loop.run_until_complete(self.worker.run(self.stop))
 
         self.thread = threading.Thread(target=main, daemon=True, name="bench-worker")
         self.thread.start()
         ready.wait()
+
+    def _concluded(self, job: Job) -> None:
+        with self.changed:
+            self.done[job.id] = job
+            self.changed.notify_all()
 
     def deliver(self, files: list[Path], method: str) -> float:
         """Seconds from submitting `files` to every job delivered and its file removed."""
@@ -128,14 +157,15 @@ class Worker:
             facts = CallFacts("Bench", unique(), "", "", datetime.now(UTC))
             jobs += submit(self.store, self.config, path, [method], facts)
         self.loop.call_soon_threadsafe(self.worker.wake)
-        for job in jobs:
-            while (state := self.store.job(job.id).state) in ("queued", "retrying"):  # type: ignore[union-attr]
-                time.sleep(0.0005)
-            if state != "delivered":
-                raise RuntimeError(f"{method}: job {job.id} {state}")
-        for path in files:  # and the spool file removed, which follows the delivered row
-            while path.exists():
-                time.sleep(0.0005)
+        with self.changed:
+            for job in jobs:
+                if not self.changed.wait_for(lambda job=job: job.id in self.done, timeout=300):
+                    raise RuntimeError(f"{method}: job {job.id} not done after 300 s")
+                # A failed attempt means the bench is broken: stop, don't wait for retries.
+                done = self.done.pop(job.id)
+                if done.state != "delivered":
+                    raise RuntimeError(f"{method}: job {job.id} {done.state}: "
+                                       f"{done.last_error}")
         return time.perf_counter() - start
 
     def close(self) -> None:
@@ -167,6 +197,24 @@ class Lab:
                 "sftp": self.sftp_root / "bridge"}[method]
 
 
+BENCH_USER = "pbxbench"
+
+
+def bench_account(servers: Any) -> Any:
+    """A system account of the bench's own (vsftpd and sshd check real passwords), made once
+    like the test suite's; not the test suite's own, whose password each test run resets."""
+    try:
+        pwd.getpwnam(BENCH_USER)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-d", f"/var/lib/{BENCH_USER}", "-s", "/bin/sh",
+                        BENCH_USER], check=True)
+    password = secrets.token_urlsafe(16)
+    subprocess.run(["chpasswd"], input=f"{BENCH_USER}:{password}".encode(), check=True)
+    entry = pwd.getpwnam(BENCH_USER)
+    Path(entry.pw_dir).mkdir(parents=True, exist_ok=True)
+    return servers.Account(BENCH_USER, password, entry.pw_uid, entry.pw_gid)
+
+
 @contextlib.contextmanager
 def lab() -> Iterator[Lab]:
     import boto3
@@ -178,7 +226,7 @@ def lab() -> Iterator[Lab]:
     with contextlib.ExitStack() as stack:
         tmp = Path(tempfile.mkdtemp(prefix="pbx-bench-"))
         stack.callback(shutil.rmtree, tmp, True)
-        account = servers.test_account()
+        account = bench_account(servers)
         tls = servers.make_tls(tmp)  # vsftpd's config names a certificate (plain FTP is used)
         ftp = servers.vsftpd(account, tls, tmp)
         stack.callback(shutil.rmtree, ftp.root, True)
@@ -208,8 +256,7 @@ def lab() -> Iterator[Lab]:
         (tmp / "secret-s3").write_text("bench\n")
         (tmp / "secret-s3").chmod(0o600)
         name = '    file_name: "%{src_number}.wav"'
-        config_path = tmp / "bench.yaml"
-        config_path.write_text(config_text(tmp, [
+        methods = [
             "  - name: disk", "    type: local", f"    directory: {tmp}/out", name,
             "  - name: ftp", "    type: ftp", "    host: 127.0.0.1", f"    port: {ftp.port}",
             f"    directory: {ftp.root}/bridge", f"    username: {account.name}",
@@ -220,7 +267,12 @@ def lab() -> Iterator[Lab]:
             "  - name: s3", "    type: s3", f"    endpoint_url: {endpoint}",
             f"    bucket: {BUCKET}", "    prefix: bridge/", f"    access_key: file:{tmp}/secret-s3",
             f"    secret_key: file:{tmp}/secret-s3", name,
-        ]))
+        ]
+        config_path = tmp / "bench.yaml"
+        config_path.write_text(config_text(tmp / "store.db", methods))
+        # The memory runs' processes get a store of their own: the long-running worker here
+        # must not take their jobs.
+        (tmp / "child.yaml").write_text(config_text(tmp / "child-store.db", methods))
         loaded = load_config(config_path)
         if not loaded.ok:
             raise RuntimeError([str(p) for p in loaded.errors])
@@ -296,18 +348,32 @@ def cleanup(lab: Lab) -> None:
 
 # -- 1. throughput ---------------------------------------------------------------------------------
 BACKENDS = [
-    ("local directory", "shutil.copy (page cache only)", "disk", raw_local),
-    ("local directory", "shutil.copy + os.fsync", "disk", raw_local_fsync),
-    ("FTP (vsftpd)", "ftplib storbinary", "ftp", raw_ftp),
-    ("SFTP (OpenSSH)", "paramiko sftp.put", "sftp", raw_sftp),
-    ("S3 (moto)", "boto3 upload_file", "s3", raw_s3),
+    ("local directory", "disk", [("shutil.copy (page cache only)", raw_local),
+                                 ("shutil.copy + os.fsync (durable, as the bridge)",
+                                  raw_local_fsync)]),
+    ("FTP (vsftpd)", "ftp", [("ftplib storbinary", raw_ftp)]),
+    ("SFTP (OpenSSH)", "sftp", [("paramiko sftp.put", raw_sftp)]),
+    ("S3 (moto)", "s3", [("boto3 upload_file", raw_s3)]),
 ]
+
+
+@contextlib.contextmanager
+def sha256_skipped() -> Iterator[None]:
+    """Diagnostic only: the bridge with the file's SHA-256 replaced by a constant, to show
+    what the one thing the raw clients do not do costs."""
+    real = LocalFile.__dict__["open"]
+    LocalFile.open = staticmethod(  # type: ignore[method-assign]
+        lambda path: LocalFile(path, path.stat().st_size, "0" * 64, None, "audio/x-wav"))
+    try:
+        yield
+    finally:
+        LocalFile.open = real  # type: ignore[method-assign]
 
 
 def throughput(lab: Lab, mb: int, runs: int, only: set[str]) -> list[tuple[str, ...]]:
     source = write_random(lab.tmp / "big.wav", mb * MB, b"RIFF")
     rows = []
-    for label, raw_label, method, raw in BACKENDS:
+    for label, method, raws in BACKENDS:
         if only and method not in only:
             continue
 
@@ -317,28 +383,35 @@ def throughput(lab: Lab, mb: int, runs: int, only: set[str]) -> list[tuple[str, 
             os.link(source, spool)  # the worker removes its spool file once delivered
             lab.worker.deliver([spool], method)
 
-        def raw_run(raw: Callable[[Lab, Path], None] = raw) -> None:
-            raw(lab, source)
+        def no_sha(bridge: Callable[[], None] = bridge) -> None:
+            with sha256_skipped():
+                bridge()
 
-        times: dict[str, list[float]] = {"raw": [], "bridge": []}
-        raw_run()  # warm-up: imports, first connections, page cache
-        bridge()
+        variants: list[tuple[str, Callable[[], None]]] = [
+            *((name, functools.partial(fn, lab, source)) for name, fn in raws),
+            ("bridge", bridge), ("no-sha", no_sha)]
+        times: dict[str, list[float]] = {name: [] for name, _ in variants}
+        cpu: dict[str, list[float]] = {name: [] for name, _ in variants}
+        for _, fn in variants:  # warm-up: imports, first connections, page cache
+            fn()
         cleanup(lab)
         for i in range(runs):
-            order = [("raw", raw_run), ("bridge", bridge)]
-            for key, fn in order if i % 2 == 0 else order[::-1]:
-                start = time.perf_counter()
+            for name, fn in variants[i % len(variants):] + variants[:i % len(variants)]:
+                start, start_cpu = time.perf_counter(), time.process_time()
                 fn()
-                times[key].append(time.perf_counter() - start)
+                times[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - start_cpu)  # this process, all threads
             cleanup(lab)
-        raw_mbs = mb / statistics.median(times["raw"])
-        bridge_mbs = mb / statistics.median(times["bridge"])
-        rows.append((label, raw_label, f"{raw_mbs:.0f}", f"{bridge_mbs:.0f}",
-                     f"{bridge_mbs / raw_mbs:.2f}x"))
-        detail = ", ".join(f"{k} " + "/".join(f"{t:.2f}" for t in v) + " s"
-                           for k, v in times.items())
-        print(f"  {label}: raw {raw_mbs:.0f} MB/s, bridge {bridge_mbs:.0f} MB/s ({detail})",
-              flush=True)
+        speed = {name: mb / statistics.median(t) for name, t in times.items()}
+        used = {name: statistics.median(t) for name, t in cpu.items()}
+        for name, _ in raws:
+            rows.append((label, name, f"{speed[name]:.0f}", f"{speed['bridge']:.0f}",
+                         f"**{speed['bridge'] / speed[name]:.2f}x**",
+                         f"{speed['no-sha'] / speed[name]:.2f}x",
+                         f"{used[name] * 1000:.0f} / {used['bridge'] * 1000:.0f} ms"))
+        detail = "; ".join(f"{k} " + "/".join(f"{t:.3f}" for t in v) for k, v in times.items())
+        print(f"  {label}: " + ", ".join(f"{k} {v:.0f} MB/s" for k, v in speed.items())
+              + f"\n    seconds: {detail}", flush=True)
     source.unlink()
     return rows
 
@@ -378,7 +451,7 @@ def child(config_path: str, method: str, file: str) -> None:
 def memory(lab: Lab, sizes: list[int], only: set[str]) -> list[tuple[str, ...]]:
     sources = {mb: write_random(lab.tmp / f"mem-{mb}.wav", mb * MB, b"RIFF") for mb in sizes}
     rows = []
-    for method, label in dict((m, lbl) for lbl, _, m, _ in BACKENDS).items():
+    for label, method, _ in BACKENDS:
         if only and method not in only:
             continue
         cells = [label]
@@ -386,9 +459,11 @@ def memory(lab: Lab, sizes: list[int], only: set[str]) -> list[tuple[str, ...]]:
             spool = lab.tmp / "spool" / f"mem-{unique()}.wav"
             spool.parent.mkdir(exist_ok=True)
             os.link(sources[mb], spool)
-            out = subprocess.run([sys.executable, __file__, "--child", str(lab.config_path),
-                                  method, str(spool)], check=True, capture_output=True,
-                                 text=True).stdout
+            done = subprocess.run([sys.executable, __file__, "--child", str(lab.tmp / "child.yaml"),
+                                   method, str(spool)], capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"{method}, {mb} MB: {done.stderr[-3000:]}")
+            out = done.stdout
             data = json.loads(out.strip().splitlines()[-1])
             grown = (data["peak_kib"] - data["ready_kib"]) / 1024
             cells.append(f"{data['ready_kib'] / 1024:.0f} + {grown:.1f} MiB "
@@ -478,9 +553,9 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mb", type=int, default=64, help="throughput file size (MB)")
-    parser.add_argument("--runs", type=int, default=5, help="runs per figure (median)")
+    parser.add_argument("--runs", type=int, default=7, help="runs per figure (median)")
     parser.add_argument("--small", type=int, default=1000, help="number of small files")
-    parser.add_argument("--memory-mb", default="20,200", help="file sizes for peak memory")
+    parser.add_argument("--memory-mb", default="20,100,200", help="file sizes for peak memory")
     parser.add_argument("--only", default="", help="backends: disk,ftp,sftp,s3 (default all)")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
@@ -509,7 +584,9 @@ def main() -> None:
         print()
         print(f"Throughput, {args.mb} MB file, median of {args.runs} runs (MB = 10^6 bytes; "
               "ratio = bridge / raw)")
-        print(table(("backend", "raw client", "raw MB/s", "bridge MB/s", "ratio"), speed))
+        print(table(("backend", "raw client", "raw MB/s", "bridge MB/s", "ratio",
+                     "ratio with SHA-256 skipped (diagnostic)", "client CPU raw / bridge"),
+                    speed))
     if mem:
         print()
         print("Peak memory of a fresh process delivering one file through the bridge: RSS once "
