@@ -21,13 +21,19 @@ EXIT_REFUSED = 1
 
 
 def components(config: Config, store: Store) -> list[Component]:
-    """Delivery first and routing last: a stop then ends routing (no new calls) before the
-    delivery worker drains."""
+    """Delivery first, then call events, routing last: a stop then ends routing (no new calls)
+    before the events and the delivery worker drain."""
     parts: list[Component] = [DeliveryComponent(config, store)]
     pbx = config.system.pbx
     if pbx is not None and pbx.kind == "asterisk":
+        from pbx_bridge.pbx.asterisk.ami_calls import EventsComponent
         from pbx_bridge.pbx.asterisk.call_routing import RoutingComponent
 
+        if pbx.ami is not None:
+            parts.append(EventsComponent(config, store))
+        else:
+            log.warning("no_ami_configured", hint="add system.pbx.ami to follow calls and "
+                        "hand recordings on")
         parts.append(RoutingComponent(config, store))
     elif pbx is not None:
         log.warning("pbx_not_supported_yet", kind=pbx.kind, running=["delivery"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import select
@@ -9,7 +11,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from pbx_bridge.delivery.naming import CallFacts
 from pbx_bridge.delivery.queue import submit
 from pbx_bridge.store import open_store
 from tests.config.checking import MINIMAL, MINIMAL_ENV, edited
+from tests.pbx.asterisk.fake_ami import FakeAmi
 
 TIMEOUT = 15.0
 
@@ -28,9 +33,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def write_config(tmp_path: Path, agi_port: int = 0) -> Path:
+def write_config(tmp_path: Path, agi_port: int = 0, ami_port: int = 0) -> Path:
     path = tmp_path / "pbx.yaml"
     pbx = f"\n  pbx:\n    agi:\n      listen: 127.0.0.1:{agi_port}" if agi_port else ""
+    if ami_port:
+        pbx += (f"\n    ami:\n      port: {ami_port}\n      username: bridge"
+                "\n      secret: env:PBX_TEST_AMI_SECRET")
     path.write_text(edited(MINIMAL, {
         "  timezone: Europe/Paris":
             f"  timezone: Europe/Paris\n  store: sqlite://{tmp_path}/b.db{pbx}",
@@ -125,3 +133,48 @@ def test_a_port_in_use_is_one_clear_line_and_exit_1(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.splitlines()[-1].startswith("error: routing: ")
+
+
+@contextlib.contextmanager
+def fake_ami() -> Iterator[FakeAmi]:
+    """The fake AMI server on its own loop in a thread: the bridge runs in a subprocess."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    fake = asyncio.run_coroutine_threadsafe(FakeAmi().start(), loop).result(TIMEOUT)
+    try:
+        yield fake
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.close(), loop).result(TIMEOUT)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(TIMEOUT)
+        loop.close()
+
+
+def test_with_ami_configured_the_bridge_follows_calls_too(tmp_path: Path) -> None:
+    with fake_ami() as ami:
+        config = write_config(tmp_path, free_port(), ami.port)
+        bridge = run_bridge(config, {**MINIMAL_ENV, "PBX_TEST_AMI_SECRET": ami.secret})
+        try:
+            ready = wait_for_event(bridge, "bridge_ready")
+            assert ready["components"] == ["delivery", "events", "routing"]
+            assert ami.logins == [True]
+            bridge.send_signal(signal.SIGTERM)
+            assert bridge.wait(TIMEOUT) == 0
+        finally:
+            if bridge.poll() is None:
+                bridge.kill()
+                bridge.wait()
+
+
+def test_a_refused_ami_login_stops_the_start_after_one_attempt(tmp_path: Path) -> None:
+    with fake_ami() as ami:
+        config = write_config(tmp_path, free_port(), ami.port)
+        done = subprocess.run([sys.executable, "-m", "pbx_bridge.cli", "run", str(config)],
+                              capture_output=True, text=True, timeout=TIMEOUT,
+                              env={**os.environ, **MINIMAL_ENV,
+                                   "PBX_TEST_AMI_SECRET": "not-the-secret"})
+        assert ami.logins == [False]  # never retried: fail2ban would ban the bridge
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1].startswith("error: events: AMI login refused")
+    assert "not-the-secret" not in done.stderr + done.stdout

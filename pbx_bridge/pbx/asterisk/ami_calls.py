@@ -37,7 +37,12 @@ from pbx_bridge.config.model import Config
 from pbx_bridge.delivery.queue import submit
 from pbx_bridge.pbx.asterisk.ami_protocol import AmiMessage
 from pbx_bridge.pbx.asterisk.events import AmiEvents
-from pbx_bridge.pbx.asterisk.manager import AmiManager, ManagerSettings
+from pbx_bridge.pbx.asterisk.manager import (
+    AmiLoginError,
+    AmiManager,
+    AmiUnavailable,
+    ManagerSettings,
+)
 from pbx_bridge.pbx.asterisk.reconcile import reconcile
 from pbx_bridge.store import Store
 
@@ -133,3 +138,30 @@ class AmiCallFeed:
                 log.warning("recording_unclaimed", file=path,
                             hint="no call known for it; hand it on with `pbx-bridge deliver`")
         return found
+
+
+class EventsComponent:
+    """The AMI side of `run` (a service Component): follows calls, hands recordings on.
+
+    A refused login stops the start (the operator must fix the secret; retrying would only get
+    the bridge banned by fail2ban). Asterisk not answering yet is no reason to stop: the manager
+    keeps trying in the background, with back-off, and reconciles once it is in."""
+
+    name = "events"
+    READY_WAIT = 5.0
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.feed = AmiCallFeed(config, store)
+        self.manager = self.feed.manager()
+
+    async def start(self) -> None:
+        try:
+            await self.manager.start(timeout=self.READY_WAIT)
+        except AmiLoginError as exc:
+            await self.manager.close()
+            raise OSError(f"AMI login refused: {exc}") from None
+        except (AmiUnavailable, TimeoutError):
+            log.warning("ami_not_ready_yet", retrying=True)
+
+    async def stop(self) -> None:
+        await self.manager.close()
