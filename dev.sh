@@ -84,7 +84,7 @@ case "${1:-}" in
         log "pbx-bridge route: a call to the main line on a Tuesday morning, then on Christmas"
         "$bridge" route config/example.yaml --to 33170000102 --at 2026-11-24T10:00:00
         "$bridge" route config/example.yaml --to 33170000102 --at 2026-12-25T10:00:00
-        log "pbx-bridge lab demo: real Asterisk, sipp phones and carrier, recordings delivered"
+        log "pbx-bridge lab demo: the same office on a real Asterisk (generated dialplan, call router, delivery worker), sipp phones and carrier"
         exec "$bridge" lab demo --config config/example.yaml
         ;;
     test)
