@@ -6,7 +6,7 @@ Each server runs in its own child process (pinned to CPU 0 when there are two or
 CPU time is its own: the child reports `time.process_time()` (user + sys) before and after each
 measurement. The simulated Asterisk is this process (pinned to CPU 1): N concurrent clients,
 each opening a TCP connection per call, sending the `agi_*` environment of a real Asterisk
-capture (24 lines, `tests/pbx/asterisk/fixtures/panoramisk/`), answering every command line with
+capture (23 lines, `tests/pbx/asterisk/fixtures/panoramisk/`), answering every command line with
 `200 result=1`, and timing the session from `connect()` to the server closing the socket. The
 route on both servers is the same: two `SET VARIABLE`s, then return.
 
@@ -39,7 +39,7 @@ LINGER_RST = struct.pack("ii", 1, 0)
 
 
 def env_block() -> bytes:
-    """The real capture, routed to `route` with the DID as its argument (24 lines + blank)."""
+    """The real capture, routed to `route` with the DID as its argument (23 lines + blank)."""
     lines = []
     for line in CAPTURE.read_text().splitlines():
         if line.startswith("agi_network_script:"):

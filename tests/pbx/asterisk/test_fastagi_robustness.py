@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import time
 from collections.abc import Awaitable
 
 import pytest
 from structlog.testing import capture_logs
 
-from pbx_bridge.pbx.asterisk.fastagi import AgiEnvParser, AgiHangup, AgiServer, AgiSession
+from pbx_bridge.pbx.asterisk.fastagi import (
+    AgiEnvParser,
+    AgiHangup,
+    AgiServer,
+    AgiSession,
+    loop_factory,
+)
 
 GOOD_SESSIONS = 40
 GOOD_LIMIT = 1.0  # seconds, per good session, while the bad clients are active
@@ -314,3 +321,27 @@ def test_command_timeout_ends_a_silent_session(
         assert len(failed) == 1 and "in time" in failed[0]["error"]
 
     run(main())
+
+
+def test_on_uvloop_when_installed_and_stock_loop_without_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`loop_factory()` picks uvloop when present; the server behaves the same on it."""
+    pytest.importorskip("uvloop")
+
+    async def main() -> None:
+        async with AgiServer({"route": route}, header_timeout=0.2) as server:
+            reader, probe = await asyncio.open_connection("127.0.0.1", server.port)
+            probe.write(b"\x00\xff garbage\n")
+            calls = [fake_asterisk(server.port, env_block("route", str(i))) for i in range(10)]
+            results = await asyncio.wait_for(asyncio.gather(*calls), 5)
+            assert all(len(commands) == 3 for commands, _ in results)
+            assert await closed_by_server(reader, 2.0) < 2.0
+            probe.close()
+
+    factory = loop_factory()
+    assert factory.__module__.startswith("uvloop")
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main())
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if not installed
+    assert loop_factory() is asyncio.new_event_loop
