@@ -94,8 +94,11 @@ async def _calls(config: Config, lab: AsteriskLab, bridge: DemoBridge, steps: St
             for endpoint in changed:
                 say(f"  {names.get(endpoint, endpoint)} re-registered: "
                     f"{phones.describe(endpoint)}")
-            report = await place(call, bridge, ami, carrier, trunk_endpoint(config),
-                                 lab.sip_port, lab.run_dir / "sipp", steps.steps)
+            try:
+                report = await place(call, bridge, ami, carrier, trunk_endpoint(config),
+                                     lab.sip_port, lab.run_dir / "sipp", steps.steps)
+            except (TimeoutError, AmiError, SippError) as exc:  # this call; the next may work
+                report = CallReport(call, problems=[f"{type(exc).__name__}: {exc}"])
             reports.append(report)
             for line in describe(report, names):
                 say(f"  {line}")
