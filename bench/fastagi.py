@@ -96,12 +96,46 @@ async def serve_panoramisk() -> int:
     return int(server.sockets[0].getsockname()[1])
 
 
+class Floor(asyncio.Protocol):
+    """The floor: what any Python server on this loop pays per session (accept, 3 reads,
+    2 writes, close) with no parsing, no routing, no task: not a usable server."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self.step = 0
+
+    def data_received(self, data: bytes) -> None:
+        if self.step == 0 and not data.endswith(b"\n\n"):
+            return
+        self.step += 1
+        if self.step == 1:
+            self.transport.write(f'SET VARIABLE ROUTE_ENDPOINT "ep-{DID}"\n'.encode())
+        elif self.step == 2:
+            self.transport.write(b'SET VARIABLE ROUTE_RING_SECONDS "20"\n')
+        else:
+            self.transport.close()
+
+
+async def serve_floor() -> int:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Floor, "127.0.0.1", 0, backlog=1024)
+    return int(server.sockets[0].getsockname()[1])
+
+
+SERVES = {"ours": serve_ours, "panoramisk": serve_panoramisk, "floor": serve_floor}
+NAMES = {
+    "ours": "pbx-bridge AgiServer",
+    "panoramisk": "panoramisk 1.4",
+    "floor": "floor (no server)",
+}
+
+
 def child(impl: str, loop_kind: str, cpu: int | None) -> None:
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     loop = new_loop(loop_kind)
     asyncio.set_event_loop(loop)
-    port = loop.run_until_complete(serve_ours() if impl == "ours" else serve_panoramisk())
+    port = loop.run_until_complete(SERVES[impl]())
 
     def control() -> None:  # "cpu" -> this process's CPU seconds; EOF -> stop
         for line in sys.stdin:
@@ -116,7 +150,7 @@ def child(impl: str, loop_kind: str, cpu: int | None) -> None:
 
 class Server:
     def __init__(self, impl: str, loop_kind: str, cpu: int | None) -> None:
-        self.name = f"{'pbx-bridge AgiServer' if impl == 'ours' else 'panoramisk 1.4'}"
+        self.name = NAMES[impl]
         self.impl, self.loop_kind = impl, loop_kind
         args = [sys.executable, __file__, "--serve", impl, loop_kind]
         if cpu is not None:
@@ -278,8 +312,9 @@ def main() -> None:
     levels = [int(n) for n in opts.concurrency.split(",")]
     servers = [
         Server(impl, kind, 0 if pinned else None)
-        for impl in ("ours", "panoramisk")
+        for impl in ("ours", "panoramisk", "floor")
         for kind in reversed(loops)
+        if impl != "floor" or kind == loops[-1]  # the floor on the fastest loop only
     ]
     rows = {(s, n): Row(s, n) for s in servers for n in levels}
     print(
@@ -331,6 +366,19 @@ def main() -> None:
                 f"  AgiServer on {ours.loop_kind} / panoramisk on {base.loop_kind}: "
                 + ", ".join(parts)
             )
+    for floor in (s for s in servers if s.impl == "floor"):
+        base = pano["asyncio"]
+        ceiling = ", ".join(
+            f"N={n}: {rows[floor, n].med('per_core') / rows[base, n].med('per_core'):.2f}x"
+            for n in levels
+        )
+        print(f"  the floor on {floor.loop_kind} / panoramisk on asyncio (a ceiling): {ceiling}")
+        ours = next(s for s in servers if s.impl == "ours" and s.loop_kind == floor.loop_kind)
+        share = ", ".join(
+            f"N={n}: {100 * rows[ours, n].med('per_core') / rows[floor, n].med('per_core'):.0f}%"
+            for n in levels
+        )
+        print(f"  AgiServer's sessions per core-second as a share of the floor's: {share}")
 
 
 if __name__ == "__main__":
