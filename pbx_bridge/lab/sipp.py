@@ -241,12 +241,15 @@ class SippPhone(SippProcess):
             done, _ = await asyncio.wait(
                 {registered, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
+        except BaseException:
+            registered.cancel()  # cut short (Ctrl-C): leave no AMI wait behind
+            raise
         finally:
             exited.cancel()
         if registered in done:
             return registered.result()
         registered.cancel()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+        with contextlib.suppress(Exception, asyncio.CancelledError):
             await registered
         if exited in done:
             raise self.failure("exited before registering")
