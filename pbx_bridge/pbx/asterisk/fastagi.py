@@ -182,8 +182,10 @@ def quote(value: str) -> str:
 
     Control characters (a CR/LF would end the command and start another one) become spaces.
     """
-    clean = _CONTROL.sub(" ", value)
-    return '"' + clean.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    clean = value if value.isprintable() else _CONTROL.sub(" ", value)
+    if "\\" in clean or '"' in clean:
+        clean = clean.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{clean}"'
 
 
 def script_name(network_script: str) -> str:
@@ -295,6 +297,27 @@ class _AgiConnection(asyncio.Protocol):
     Nothing here waits: bytes are parsed as they come, a timer drops a peer that does not
     finish its environment in time, and only a complete environment starts a handler task.
     """
+
+    __slots__ = (
+        "deadline",
+        "drained",
+        "eof",
+        "error",
+        "finished",
+        "lines",
+        "loop",
+        "lost",
+        "parser",
+        "partial",
+        "peer",
+        "reading_paused",
+        "server",
+        "session",
+        "task",
+        "timer",
+        "transport",
+        "waiter",
+    )
 
     def __init__(self, server: AgiServer) -> None:
         self.server = server
