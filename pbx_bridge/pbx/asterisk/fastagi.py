@@ -421,6 +421,7 @@ class _AgiConnection(asyncio.Protocol):
         server = self.server
         session = AgiSession(env, None, None, server.command_timeout, agi_args(env))
         session._conn = self
+        session.peer = self._peer()
         self.session = session
         handler = server.routes.get(session.script)
         if handler is None:
