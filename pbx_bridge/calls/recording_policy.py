@@ -110,3 +110,20 @@ def on_demand_methods(presser: ContactMethod | None) -> tuple[str, ...]:
     if presser is None or not presser.recording.on_demand:
         return ()
     return presser.recording.delivery_methods
+
+
+def decide_before_answer(caller: ContactMethod | None,
+                         callees: Sequence[ContactMethod]) -> RecordingDecision:
+    """The decision when the call is about to ring `callees` (all of this system; none: an
+    outside number): with one callee it is `decide`; with several (a ring group, a queue),
+    who answers is not known yet, so only the calling side's flags apply here."""
+    if len(callees) <= 1:
+        return decide(caller, callees[0] if callees else None)
+    methods: tuple[str, ...] = ()
+    reasons: list[str] = []
+    if caller is not None:
+        methods, why = _side(caller, True, True)
+        reasons.append(why)
+    reasons.append(f"{len(callees)} may answer ({', '.join(cm.name for cm in callees)}): "
+                   "their own flags are not applied before one answers")
+    return RecordingDecision(bool(methods), tuple(dict.fromkeys(methods)), tuple(reasons))

@@ -14,10 +14,11 @@ from pbx_bridge.store.base import (
     NewJob,
     Outcome,
     Store,
+    StoredRecording,
 )
 
 __all__ = ["JOB_STATES", "OPEN_STATES", "Attempt", "Job", "JobState", "NewJob", "Outcome",
-           "Store", "StoreUnavailable", "open_store"]
+           "Store", "StoreUnavailable", "StoredRecording", "open_store"]
 
 
 class StoreUnavailable(Exception):

@@ -66,6 +66,23 @@ class NewJob:
     not_before: float | None = None
 
 
+@dataclass(frozen=True)
+class StoredRecording:
+    """A recording the call policy started, with the call's facts taken when it started, so
+    that it can be delivered even if the bridge missed its whole life (an AMI outage, an
+    Asterisk restart). `file` is the path as the PBX names it; `call` the PBX's call id.
+    `finished` is set once, by whoever hands the file to delivery: that is the exactly-once
+    gate (`finish_recording` returns the row to one caller only)."""
+
+    file: str
+    call: str
+    facts: Mapping[str, Any]
+    methods: tuple[str, ...]
+    reasons: tuple[str, ...] = ()
+    created: float = 0.0
+    finished: float | None = None
+
+
 class Store(Protocol):
     """The delivery queue and log. Implementations must make `claim` atomic across processes."""
 
@@ -109,6 +126,22 @@ class Store(Protocol):
         ...
 
     def attempts(self, job_id: int) -> list[Attempt]:
+        ...
+
+    def save_recording(self, recording: StoredRecording, now: float) -> StoredRecording:
+        """Keep a recording's facts; for a file already kept, add its methods and reasons."""
+        ...
+
+    def recording(self, file: str) -> StoredRecording | None:
+        ...
+
+    def open_recordings(self, *, call: str | None = None) -> list[StoredRecording]:
+        """Recordings not yet handed to delivery (of one call, or all)."""
+        ...
+
+    def finish_recording(self, file: str, now: float) -> StoredRecording | None:
+        """Mark it handed to delivery; the row to the first caller, None to every later one
+        (and for a file never kept)."""
         ...
 
     def close(self) -> None:

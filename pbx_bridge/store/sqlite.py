@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pbx_bridge.store.base import OPEN_STATES, Attempt, Job, JobState, NewJob
+from pbx_bridge.store.base import OPEN_STATES, Attempt, Job, JobState, NewJob, StoredRecording
 
 # Each entry moves the schema from version i to i+1 (PRAGMA user_version). Never edit a
 # released entry: append a new one, so every existing database gets the same steps.
@@ -54,11 +54,33 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX attempts_job ON attempts (job_id);
     """,
+    # 2: the facts of each policy recording, written when it starts (see base.StoredRecording)
+    """
+    CREATE TABLE recordings (
+        file TEXT PRIMARY KEY,
+        call TEXT NOT NULL,
+        facts TEXT NOT NULL,
+        methods TEXT NOT NULL,
+        reasons TEXT NOT NULL,
+        created REAL NOT NULL,
+        finished REAL
+    );
+    CREATE INDEX recordings_open ON recordings (finished, call);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _JOB_COLUMNS = ("id, file, method, facts, remote_name, created, state, next_at, attempts, "
                 "last_error, remove_file, fallback_of, lease_owner, lease_until, updated")
+
+
+_REC_COLUMNS = "file, call, facts, methods, reasons, created, finished"
+
+
+def _recording(row: sqlite3.Row | tuple[Any, ...]) -> StoredRecording:
+    file, call, facts, methods, reasons, created, finished = tuple(row)
+    return StoredRecording(file, call, json.loads(facts), tuple(json.loads(methods)),
+                           tuple(json.loads(reasons)), created, finished)
 
 
 class SchemaTooNew(Exception):
@@ -260,6 +282,57 @@ class SqliteStore:
                 "content_hash, remote_hash, worker FROM attempts WHERE job_id = ? ORDER BY id",
                 (job_id,)).fetchall()
         return [Attempt(*r) for r in rows]
+
+    # -- recordings (facts kept from the start of a recording) ---------------------------------
+    def save_recording(self, recording: StoredRecording, now: float) -> StoredRecording:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(f"SELECT {_REC_COLUMNS} FROM recordings WHERE file = ?",
+                                       (recording.file,)).fetchone()
+                if row is None:
+                    self._db.execute(
+                        "INSERT INTO recordings (file, call, facts, methods, reasons, created) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (recording.file, recording.call,
+                         json.dumps(dict(recording.facts), sort_keys=True),
+                         json.dumps(list(recording.methods)),
+                         json.dumps(list(recording.reasons)), now))
+                else:  # another side asked too (rule 7): add its methods, keep the facts
+                    old = _recording(row)
+                    methods = list(dict.fromkeys((*old.methods, *recording.methods)))
+                    reasons = list(dict.fromkeys((*old.reasons, *recording.reasons)))
+                    self._db.execute("UPDATE recordings SET methods = ?, reasons = ? "
+                                     "WHERE file = ?", (json.dumps(methods),
+                                                        json.dumps(reasons), recording.file))
+                row = self._db.execute(f"SELECT {_REC_COLUMNS} FROM recordings WHERE file = ?",
+                                       (recording.file,)).fetchone()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return _recording(row)
+
+    def recording(self, file: str) -> StoredRecording | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_REC_COLUMNS} FROM recordings WHERE file = ?",
+                                   (file,)).fetchone()
+        return _recording(row) if row else None
+
+    def open_recordings(self, *, call: str | None = None) -> list[StoredRecording]:
+        where, params = "finished IS NULL", []
+        if call is not None:
+            where += " AND call = ?"
+            params.append(call)
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_REC_COLUMNS} FROM recordings WHERE {where} "
+                                    "ORDER BY created, file", params).fetchall()
+        return [_recording(r) for r in rows]
+
+    def finish_recording(self, file: str, now: float) -> StoredRecording | None:
+        rows = self._write(f"UPDATE recordings SET finished = ? WHERE file = ? AND finished IS "
+                           f"NULL RETURNING {_REC_COLUMNS}", (now, file))
+        return _recording(rows[0]) if rows else None
 
     def close(self) -> None:
         with self._lock:

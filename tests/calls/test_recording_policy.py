@@ -115,3 +115,17 @@ def test_as_json() -> None:
     assert d.as_json() == {"record": True, "delivery_methods": ["s"],
                            "reasons": ["desk records inbound external calls"],
                            "on_demand": ["desk"]}
+
+
+def test_before_answer_one_callee_is_decide_several_only_the_caller() -> None:
+    from pbx_bridge.calls.recording_policy import decide_before_answer
+
+    desk = cm("desk", "inbound_external", methods=("desk-m",))
+    other = cm("other", "inbound_internal", methods=("other-m",))
+    caller = cm("caller", "outbound_internal", methods=("caller-m",))
+    assert decide_before_answer(None, [desk]) == decide(None, desk)
+    assert decide_before_answer(caller, []) == decide(caller, None)
+    several = decide_before_answer(None, [desk, other])
+    assert not several.record and "may answer" in several.reasons[-1]
+    asked = decide_before_answer(caller, [desk, other])
+    assert asked.record and asked.delivery_methods == ("caller-m",)

@@ -11,6 +11,13 @@ recorder modules, messages; `call_routing.finished`, run from the hangup handler
 it (`owned_elsewhere`), so one file never gets two sets of call facts; if that round never ran
 (the bridge was down at hangup), the spool scan reports the file.
 
+Policy recordings (`rec-*`, see `call_recording.py`) are this feed's: their facts and delivery
+methods were stored by the router when they started, so they are delivered with those, and
+`store.finish_recording` is the gate that lets exactly one of the ways a file can be found
+finished hand it on: the dialplan's "closed" report, the leg's hangup, the reconciliation
+after a reconnect (the legs are gone), or the spool scan (the call is not live, e.g. after an
+Asterisk restart or an outage spanning the whole recording). A file with no audio is removed.
+
 `path_map` turns a path as Asterisk wrote it into the path the bridge reads (identity, or the
 chroot's root in the lab). File names come from the dialplan, made of Asterisk's ids only;
 caller-supplied text never reaches a path or an AMI command here, it is only carried as call
@@ -34,6 +41,7 @@ from pbx_bridge.calls.finished import (
 )
 from pbx_bridge.calls.state import CallTracker
 from pbx_bridge.config.model import Config
+from pbx_bridge.delivery.naming import CallFacts
 from pbx_bridge.delivery.queue import submit
 from pbx_bridge.pbx.asterisk.ami_protocol import AmiMessage
 from pbx_bridge.pbx.asterisk.events import AmiEvents
@@ -44,10 +52,11 @@ from pbx_bridge.pbx.asterisk.manager import (
     ManagerSettings,
 )
 from pbx_bridge.pbx.asterisk.reconcile import reconcile
-from pbx_bridge.store import Store
+from pbx_bridge.store import Store, StoredRecording
 
 log = structlog.get_logger()
 ROUTER_PREFIXES = ("call-", "voicemail-", "notification-")
+EMPTY_WAV_BYTES = 44  # a header and no audio
 
 
 def router_owned(file: str) -> bool:
@@ -86,8 +95,9 @@ class AmiCallFeed:
                 self.handle(outcomes)
 
     async def on_ready(self, manager: AmiManager) -> None:
+        asked = self.now()  # recordings stored before this had their legs in the answer
         await reconcile(manager, self.tracker, self.ami, self.handle, self.now)
-        self.scan_spool()
+        self.scan_spool(stored_before=asked)
 
     # -- outcomes out -----------------------------------------------------------------------
     def handle(self, outcomes: list[Outcome]) -> None:
@@ -103,6 +113,10 @@ class AmiCallFeed:
         if self.owned_elsewhere(done.file):
             log.info("recording_left_to_router", call=done.call, file=done.file)
             return
+        stored = self.store.recording(done.file)
+        if stored is not None:
+            self.finish_stored(stored, done.signal, done.call)
+            return
         request = delivery_request(self.config, done, directory=self.directory)
         self.requests.append(request)
         path = self.path_map(done.file)
@@ -115,12 +129,43 @@ class AmiCallFeed:
                  methods=list(request.methods), jobs=[job.id for job in jobs],
                  reasons=list(request.reasons))
 
-    def scan_spool(self) -> list[str]:
-        """Recordings in the folder that no live call writes and no job names: logged and
-        kept (their call is unknown, so nobody's delivery methods apply)."""
+    def finish_stored(self, stored: StoredRecording, signal: str, call: str = "") -> bool:
+        """Hand a policy recording to delivery with its stored facts, once. False when it was
+        handed on already, or had no audio (then it is removed)."""
+        path = self.path_map(stored.file)
+        done = self.store.finish_recording(stored.file, self.now())
+        if done is None:
+            log.info("recording_already_handed_on", call=call or stored.call, file=str(path),
+                     signal=signal)
+            return False
+        size = path.stat().st_size if path.is_file() else 0
+        if size <= EMPTY_WAV_BYTES:
+            log.info("recording_empty", call=done.call, file=str(path), bytes=size,
+                     signal=signal)
+            path.unlink(missing_ok=True)
+            return False
+        facts = CallFacts.from_json(done.facts)
+        self.requests.append(DeliveryRequest(done.call, done.file, done.methods, facts,
+                                             str(done.facts.get("dst_name", "")),
+                                             done.reasons))
+        jobs = submit(self.store, self.config, path, done.methods, facts)
+        log.info("recording_finished", call=done.call, file=str(path), signal=signal,
+                 methods=list(done.methods), jobs=[job.id for job in jobs],
+                 reasons=list(done.reasons), stored=True)
+        return True
+
+    def scan_spool(self, stored_before: float | None = None) -> list[str]:
+        """Policy recordings whose call is no longer live are handed on with their stored
+        facts (`stored_before`: only those stored before Asterisk was asked for its channels).
+        Other recordings in the folder that no live call writes and no job names are logged
+        and kept (their call is unknown, so nobody's delivery methods apply)."""
         pbx = self.config.system.pbx
         if pbx is None:
             return []
+        before = self.now() if stored_before is None else stored_before
+        for stored in self.store.open_recordings():
+            if stored.call not in self.tracker.calls and stored.created <= before:
+                self.finish_stored(stored, "spool")
         folder = self.path_map(pbx.recordings_dir)
         try:
             listing = [(str(p.resolve()), p.stat().st_mtime) for p in folder.iterdir()
@@ -131,6 +176,8 @@ class AmiCallFeed:
         active = {str(self.path_map(file).resolve()) for call in self.tracker.calls.values()
                   for file in call.recordings}
         claimed = {path for path, _ in listing if self.store.jobs(file=path)}
+        claimed |= {str(self.path_map(stored.file).resolve())
+                    for stored in self.store.open_recordings()}
         found = unclaimed_recordings(listing, active, claimed, self.now(), self.spool_min_age)
         for path in found:
             if path not in self.orphans:

@@ -19,6 +19,7 @@ from pbx_bridge.config.model import Config, ContactMethod
 from pbx_bridge.delivery.naming import CallFacts
 from pbx_bridge.delivery.queue import UnknownMethod, submit
 from pbx_bridge.pbx.asterisk import call_actions as actions
+from pbx_bridge.pbx.asterisk.call_recording import PolicyRecordings, call_facts
 from pbx_bridge.pbx.asterisk.dialplan import names
 from pbx_bridge.pbx.asterisk.fastagi import AgiServer, AgiSession, Handler
 from pbx_bridge.routing.outbound import (
@@ -70,6 +71,7 @@ class CallRouter:
         self.endpoints: dict[str, ContactMethod] = {
             names.endpoint(cm): cm for cm in config.contact_methods
             if cm.kind in ("sip_account", "app_configuration")}
+        self.policy = PolicyRecordings(store, self.recordings.pbx)
 
     @property
     def routes(self) -> dict[str, Handler]:
@@ -113,6 +115,8 @@ class CallRouter:
             call.info("call_step", step=decision.step.type, module=decision.step.module,
                       reason=decision.step.reason, position=decision.position)
             if values is not None:
+                if values.get("PBXB_ACTION") == "dial":
+                    values.update(self._policy_dial(session, request, uniqueid, decision, call))
                 return values
             request = actions.StepRequest(request.origin, request.number, decision.position,
                                           "CHANUNAVAIL", request.t0)
@@ -137,7 +141,30 @@ class CallRouter:
             return actions.end(actions.CAUSE_REJECTED)
         call.info("call_outbound", reason=verdict.reason)
         await session.set_variable("CALLERID(num)", verdict.caller_id)
-        return actions.dial([f"PJSIP/{verdict.number}@{verdict.trunk}"], None, "out")
+        values = actions.dial([f"PJSIP/{verdict.number}@{verdict.trunk}"], None, "out")
+        facts = call_facts(verdict.caller_id, display_name(self.config, cm), request.number,
+                           self._t0(request))
+        values.update(self.policy.at_dial(cm, [], session.env.get("agi_uniqueid", ""),
+                                          _linkedid(session), facts, "", call))
+        return values
+
+    def _policy_dial(self, session: AgiSession, request: actions.StepRequest, uniqueid: str,
+                     decision: Decision, call: structlog.BoundLogger) -> actions.Variables:
+        """PBXB_REC of a dial step: the recording policy of the caller and the rung side."""
+        caller = None if request.origin == "trunk" else self.endpoints.get(request.origin)
+        callees = [cm for name in decision.step.destinations
+                   if (cm := self.config.contact_method(name)) is not None]
+        if caller is not None and not request.position:  # the caller ID set by _from_phone
+            src = (internal_caller_id(caller), display_name(self.config, caller))
+        else:
+            src = (session.env.get("agi_callerid", ""), session.env.get("agi_calleridname", ""))
+        facts = call_facts(*src, request.number, self._t0(request))
+        dst_name = callees[0].name if len(callees) == 1 else decision.step.module
+        return self.policy.at_dial(caller, callees, uniqueid, _linkedid(session), facts,
+                                   dst_name, call)
+
+    def _t0(self, request: actions.StepRequest) -> datetime:
+        return datetime.fromtimestamp(request.t0, UTC) if request.t0 else self.clock()
 
     def _passed(self, decision: Decision, session: AgiSession, request: actions.StepRequest,
                 uniqueid: str, call: structlog.BoundLogger) -> None:
@@ -214,6 +241,11 @@ class CallRouter:
             call.error("recording_not_queued", file=str(path), error=str(exc))
             return
         call.info("recording_queued", file=str(path), jobs=[job.id for job in jobs])
+
+
+def _linkedid(session: AgiSession) -> str:
+    """The call's id (Asterisk's Linkedid), the 6th argument of `step`; '' when absent."""
+    return session.args[5] if len(session.args) > 5 else ""
 
 
 class RoutingComponent:

@@ -11,7 +11,8 @@ work, so the dialplan sees DIALSTATUS and the AGI session never spans a call):
            each sets PBXB_STATUS (DIALSTATUS, QUEUESTATUS, KEY<d>/TIMEOUT, DONE) and goes
            back to pbx-bridge-step, or hangs up.
     pbx-bridge-hangup (handler)    AGI(finished, ...) when a message or recording was made:
-                                   the bridge queues the file for delivery.
+                                   the bridge queues the file for delivery; a policy recording
+                                   (PBXB_POLICYREC) is stopped and reported as closed on AMI.
 
 Only config-derived values and Asterisk's own (EXTEN filtered to digits, DIALSTATUS, the
 uniqueid) travel as AGI arguments; caller ID text never enters an expression or a path.
@@ -40,7 +41,8 @@ def render(agi: str, sounds_dir: str) -> str:
     """`agi`: host:port of the bridge's FastAGI server; `sounds_dir`: the greetings' folder
     as Asterisk sees it (both validated by the caller)."""
     url = f"agi://{agi}"
-    step_args = "${PBXB_ORIGIN},${PBXB_NUMBER},${PBXB_POS},${PBXB_STATUS},${PBXB_T0}"
+    step_args = ("${PBXB_ORIGIN},${PBXB_NUMBER},${PBXB_POS},${PBXB_STATUS},${PBXB_T0},"
+                 "${CHANNEL(linkedid)}")
     done_args = "${PBXB_ORIGIN},${PBXB_NUMBER},${PBXB_T0},${PBXB_MSGPOS},${PBXB_RECPOS}"
     sound = f'${{IF($["${{PBXB_SOUND}}" = ""]?silence/1:{sounds_dir}/${{PBXB_SOUND}})}}'
     inbound = _entry(INBOUND, "trunk", "The operator's trunk sends each DID here (E.164 "
@@ -77,9 +79,15 @@ exten => s,1,Set(PBXB_HOPS=$[${{PBXB_HOPS}} + 1])
  same => n,Goto(pbx-bridge-${{PBXB_ACTION}},s,1)
  same => n(stop),Hangup()
 
-; Ring a contact method, a ring group (parallel) or a trunk number.
+; Ring a contact method, a ring group (parallel) or a trunk number. PBXB_REC (set by the
+; bridge when the recording policy asks) starts the call's recording on this leg, the caller's,
+; which stays through transfers; once per channel: a blind transfer re-runs this on the same
+; channel, and PBXB_POLICYREC is then already set.
 [pbx-bridge-dial]
-exten => s,1,Dial(${{PBXB_DIAL}},${{PBXB_TIMEOUT}},${{PBXB_DIALOPTS}})
+exten => s,1,GotoIf($["${{PBXB_REC}}" = "" | "${{PBXB_POLICYREC}}" != ""]?dial)
+ same => n,Set(PBXB_POLICYREC=${{PBXB_REC}})
+ same => n,MixMonitor(${{PBXB_REC}}.wav,i(PBXB_RECID))
+ same => n(dial),Dial(${{PBXB_DIAL}},${{PBXB_TIMEOUT}},${{PBXB_DIALOPTS}})
  same => n,GotoIf($["${{DIALSTATUS}}" = "ANSWER"]?done)
  same => n,Set(PBXB_STATUS=${{DIALSTATUS}})
  same => n,Goto(pbx-bridge-step,s,1)
@@ -127,7 +135,11 @@ exten => s,1,Hangup(${{PBXB_CAUSE}})
 
 ; Runs when the caller is gone: hand a message or a recording to the bridge for delivery.
 [pbx-bridge-hangup]
-exten => s,1,GotoIf($["${{PBXB_MESSAGE}}${{PBXB_CALLREC}}" = ""]?done)
+exten => s,1,GotoIf($["${{PBXB_POLICYREC}}" = ""]?files)
+ ; the policy recording: closed here, then reported to the bridge's AMI side, which owns it
+ same => n,StopMixMonitor(${{PBXB_RECID}})
+ same => n,UserEvent(PbxBridgeRecordingClosed,File: ${{PBXB_POLICYREC}}.wav)
+ same => n(files),GotoIf($["${{PBXB_MESSAGE}}${{PBXB_CALLREC}}" = ""]?done)
  ; StopMixMonitor closes the recording file before returning: it is complete for the bridge
  same => n,ExecIf($["${{PBXB_CALLREC}}" != ""]?StopMixMonitor())
  same => n,AGI({url}/finished,{done_args})

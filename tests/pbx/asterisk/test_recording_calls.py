@@ -1,0 +1,160 @@
+"""Issue 5, must-show 1, on the real Asterisk: the recording policy applied to real calls
+(files/recording.yaml). A sipp carrier calls a desk's DID, a sipp phone answers; the router
+decides at the dial step, the dialplan records the caller's leg with MixMonitor, the bridge's
+AMI side delivers the closed file: one recording with audio, one job per delivery method,
+with the call's facts. Synchronised on AMI events and the feed's outcomes, never on sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+
+import pytest
+
+from pbx_bridge.calls.events import RecordingFinished
+from pbx_bridge.lab.ami import event_is
+from pbx_bridge.lab.pytest_plugin import CALLER
+from pbx_bridge.lab.recordings import wav_stats
+from pbx_bridge.store import Job
+from tests.pbx.asterisk.recording_lab import (  # noqa: F401  (fixtures)
+    RecordingLab,
+    recording_lab,
+    recording_session,
+)
+
+pytestmark = pytest.mark.asterisk
+
+RECORDED_DID, PLAIN_DID, ELSEWHERE_DID = "15551240001", "15551240002", "15551240004"
+
+
+def jobs_of(rl: RecordingLab, pbx_file: str) -> list[Job]:
+    return rl.store.jobs(file=str(rl.lab.host_path(pbx_file).resolve()))
+
+
+async def finished(rl: RecordingLab, timeout: float = 15.0) -> RecordingFinished:
+    assert rl.feed is not None
+    return await asyncio.wait_for(rl.feed.done.get(), timeout)
+
+
+async def test_inbound_external_flag_on_one_recording_one_job_per_method(
+        recording_lab: RecordingLab) -> None:  # noqa: F811
+    rl = recording_lab
+    await rl.phone("rec201")
+    mark, placed = rl.ami.mark(), time.time()
+    result = await rl.carrier_call(RECORDED_DID, talk=3.0)
+    assert result.answered, result.stderr
+
+    done = await finished(rl)
+    begin = await rl.ami.wait_for(event_is("DialBegin"), 5, since=mark)
+    carrier_leg = begin["Uniqueid"]
+    file = f"{rl.lab.layout.recordings}/rec-{carrier_leg}.wav"
+    # StopMixMonitor in the hangup handler closes the file, then Asterisk says MixMonitorStop
+    # (and the dialplan's UserEvent follows): either way, after the file was closed.
+    assert done.file == file and done.signal in ("stopped", "closed")
+    starts = [e for e in rl.ami.events[mark:] if e.event == "MixMonitorStart"]
+    assert [e["Uniqueid"] for e in starts] == [carrier_leg]  # once, on the caller's leg
+    stats = wav_stats(rl.lab.host_path(file))
+    assert stats.rate == 8000 and stats.seconds > 1.5 and stats.rms > 100
+
+    jobs = jobs_of(rl, file)
+    assert sorted(job.method for job in jobs) == ["rec-archive", "rec-local"]
+    for job in jobs:
+        facts = job.facts
+        assert (facts["service_name"], facts["src_number"], facts["dst_number"]) == (
+            "Call recording", CALLER, RECORDED_DID)
+        started = datetime.fromisoformat(facts["call_time"]).timestamp()
+        assert placed - 2 <= started <= placed + 5  # PBXB_T0: when the call came in
+    stored = rl.store.recording(file)
+    assert stored is not None and stored.finished is not None
+    assert stored.facts["dst_name"] == "desk-201"
+    assert rl.feed is not None and rl.feed.done.empty() and len(rl.feed.requests) == 1
+
+
+async def test_inbound_external_flag_off_no_recording_no_job(
+        recording_lab: RecordingLab) -> None:  # noqa: F811
+    rl = recording_lab
+    assert rl.feed is not None
+    await rl.phone("rec202")
+    mark, jobs_before = rl.ami.mark(), len(rl.store.jobs())
+    result = await rl.carrier_call(PLAIN_DID, talk=2.0)
+    assert result.answered, result.stderr
+
+    begin = await rl.ami.wait_for(event_is("DialBegin"), 5, since=mark)
+    call = begin["Linkedid"]
+    await rl.feed.until(lambda: call in rl.feed.ended)  # the bridge saw the whole call
+    assert not any(e.event == "MixMonitorStart" for e in rl.ami.events[mark:])
+    assert rl.feed.done.empty() and len(rl.store.jobs()) == jobs_before
+    assert rl.store.open_recordings(call=call) == []
+    assert not list(rl.lab.recordings_dir.glob(f"rec-{begin['Uniqueid']}*"))
+
+
+async def test_outbound_external_recorded_for_the_calling_desk(
+        recording_lab: RecordingLab) -> None:  # noqa: F811
+    rl = recording_lab
+    carrier, _ = await rl.carrier_answers()
+    mark = rl.ami.mark()
+    rc, messages = await rl.phone_call("rec203", "12025550199", pai="rec203", talk=2.5)
+    assert rc == 0 and "SIP/2.0 200 OK" in messages
+    assert await carrier.wait(10) == 0
+
+    done = await finished(rl)
+    begin = await rl.ami.wait_for(event_is("DialBegin"), 5, since=mark)
+    assert done.file == f"{rl.lab.layout.recordings}/rec-{begin['Uniqueid']}.wav"
+    [job] = jobs_of(rl, done.file)
+    assert job.method == "rec-local"
+    assert (job.facts["src_number"], job.facts["src_name"], job.facts["dst_number"]) == (
+        "15551240002", "desk-203", "12025550199")
+    assert wav_stats(rl.lab.host_path(done.file)).rms > 100
+
+
+async def test_internal_call_recorded_for_the_answering_desk(
+        recording_lab: RecordingLab) -> None:  # noqa: F811
+    rl = recording_lab
+    await rl.phone("rec204")
+    mark = rl.ami.mark()
+    rc, messages = await rl.phone_call("rec203", "204", pai="rec203", talk=2.5)
+    assert rc == 0 and "SIP/2.0 200 OK" in messages
+
+    done = await finished(rl)
+    begin = await rl.ami.wait_for(event_is("DialBegin"), 5, since=mark)
+    assert done.file == f"{rl.lab.layout.recordings}/rec-{begin['Uniqueid']}.wav"
+    [job] = jobs_of(rl, done.file)
+    assert job.method == "rec-archive"  # desk-204's inbound_internal, not desk-203's
+    assert (job.facts["src_number"], job.facts["src_name"], job.facts["dst_number"]) == (
+        "203", "desk-203", "204")
+
+
+async def test_blind_transfer_the_recording_follows_the_call_once(
+        recording_lab: RecordingLab) -> None:  # noqa: F811
+    """Carrier -> desk-201 (recorded on the carrier's leg); desk-201 blind-transfers the
+    caller to desk-204's DID (AMI BlindTransfer, as the transfer feature code does); the
+    dialplan runs again on the carrier's channel: no second MixMonitor, one file, delivered
+    once to both desks' methods (rule 7: the new answering side adds its own)."""
+    rl = recording_lab
+    await rl.phones(rec201="phone_answer.xml", rec204="phone_answer.xml")
+    mark = rl.ami.mark()
+    call = asyncio.create_task(rl.carrier_call(RECORDED_DID, talk=5.0))
+    dial = await rl.ami.wait_for(event_is("DialEnd", DialStatus="ANSWER"), 15, since=mark)
+    await rl.ami.wait_for(event_is("BridgeEnter", Channel=dial["DestChannel"]), 5, since=mark)
+    reply = await rl.ami.action("BlindTransfer", {
+        "Channel": dial["DestChannel"], "Context": "pbx-bridge-inbound",
+        "Exten": ELSEWHERE_DID})
+    assert reply.response == "Success", reply
+    second = await rl.ami.wait_for(
+        lambda e: e.event == "DialEnd" and e.get("DialStatus") == "ANSWER"
+        and e.get("DestChannel", "").startswith("PJSIP/rec204-"), 15, since=mark)
+    result = await call
+    assert result.answered, result.stderr
+
+    done = await finished(rl)
+    assert done.file == f"{rl.lab.layout.recordings}/rec-{dial['Uniqueid']}.wav"
+    assert second["Uniqueid"] == dial["Uniqueid"]  # the caller's leg dialled again
+    starts = [e for e in rl.ami.events[mark:] if e.event == "MixMonitorStart"]
+    assert [e["Uniqueid"] for e in starts] == [dial["Uniqueid"]]
+    assert sorted(job.method for job in jobs_of(rl, done.file)) == ["rec-archive",
+                                                                   "rec-local"]
+    stats = wav_stats(rl.lab.host_path(done.file))
+    assert stats.seconds > 3 and stats.rms > 100
+    assert rl.feed is not None and rl.feed.done.empty()
