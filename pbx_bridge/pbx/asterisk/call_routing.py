@@ -22,6 +22,7 @@ from pbx_bridge.pbx.asterisk import call_actions as actions
 from pbx_bridge.pbx.asterisk.call_recording import PolicyRecordings, call_facts
 from pbx_bridge.pbx.asterisk.dialplan import names
 from pbx_bridge.pbx.asterisk.fastagi import AgiServer, AgiSession, Handler
+from pbx_bridge.pbx.asterisk.feature_routes import FeatureRouter, is_transfer_origin
 from pbx_bridge.routing.outbound import (
     display_name,
     internal_caller_id,
@@ -71,18 +72,22 @@ class CallRouter:
         self.endpoints: dict[str, ContactMethod] = {
             names.endpoint(cm): cm for cm in config.contact_methods
             if cm.kind in ("sip_account", "app_configuration")}
+        self.features = FeatureRouter(config, store, self.recordings, lambda: self.clock())
         self.policy = PolicyRecordings(store, self.recordings.pbx)
 
     @property
     def routes(self) -> dict[str, Handler]:
-        return {"step": self.step, "finished": self.finished}
+        return {"step": self.step, "finished": self.finished, **self.features.routes}
 
     # -- step ---------------------------------------------------------------------------
     async def step(self, session: AgiSession) -> None:
         request = actions.StepRequest.parse(session.args)
         uniqueid = session.env.get("agi_uniqueid", "")
         call = log.bind(uniqueid=uniqueid, number=request.number, origin=request.origin)
-        values = await self._decide(session, request, uniqueid, call)
+        values = await self.features.transfer_step(session, request, call)
+        if values is None:
+            values = await self._decide(session, request, uniqueid, call)
+        values = await self.features.with_features(session, request, values)
         for name, value in values.items():
             await session.set_variable(name, value)
 
@@ -96,7 +101,8 @@ class CallRouter:
         if request.origin == "trunk" and not is_did(self.config, request.number):
             call.info("call_refused", reason=f"{request.number} is not a DID of this system")
             return actions.end(actions.CAUSE_UNALLOCATED)  # internal numbers stay internal
-        if not request.position and request.origin != "trunk":
+        if (not request.position and request.origin != "trunk"
+                and not is_transfer_origin(request.origin)):
             early = await self._from_phone(session, request, call)
             if early is not None:
                 return early
@@ -115,7 +121,7 @@ class CallRouter:
             call.info("call_step", step=decision.step.type, module=decision.step.module,
                       reason=decision.step.reason, position=decision.position)
             if values is not None:
-                if values.get("PBXB_ACTION") == "dial":
+                if values.get("PBXB_ACTION") in ("dial", "queue"):
                     values.update(self._policy_dial(session, request, uniqueid, decision, call))
                 return values
             request = actions.StepRequest(request.origin, request.number, decision.position,

@@ -81,7 +81,8 @@ def test_direct_did_rounds(acme: Config, store: Store, tmp_path: Path) -> None:
     router = router_for(acme, store, tmp_path)
     first = step(router, "trunk", "12025550100", "", "", "1795393172")
     assert first == {"PBXB_ACTION": "dial", "PBXB_DIAL": "PJSIP/frontdesk",
-                     "PBXB_TIMEOUT": "20", "PBXB_DIALOPTS": "", "PBXB_POS": "ring",
+                     "PBXB_TIMEOUT": "20", "PBXB_POS": "ring",
+                     "PBXB_DIALOPTS": "tTb(pbx-bridge-callee^s^1(12025550100))",
                      # front-desk records inbound external calls (test_recording_router.py)
                      "PBXB_REC": f"{PBX_DIR}/rec-{UNIQUEID}"}
     second = step(router, "trunk", "12025550100", "ring", "NOANSWER", "1795393172")

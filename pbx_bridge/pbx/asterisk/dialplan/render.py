@@ -12,7 +12,15 @@ from collections.abc import Mapping
 
 from pbx_bridge.config.model import Config
 from pbx_bridge.config.secrets import Secret
-from pbx_bridge.pbx.asterisk.dialplan import extensions, features, names, pjsip, queues, voicemail
+from pbx_bridge.pbx.asterisk.dialplan import (
+    extensions,
+    feature_codes,
+    features,
+    names,
+    pjsip,
+    queues,
+    voicemail,
+)
 
 SAFE_PATH = re.compile(r"^/[A-Za-z0-9/._-]*$")
 SAFE_HOST = re.compile(r"^[A-Za-z0-9.:-]+$")
@@ -110,6 +118,7 @@ def render(config: Config, passwords: Mapping[str, str], sounds_dir: str,
     if problems:
         raise DialplanError(problems)
     bodies["extensions"] = extensions.render(agi, sounds_dir.rstrip("/"))
+    bodies["extensions"] += feature_codes.render(config, agi)
     bodies["features"] = features.render(config)
     bodies["queues"] = queues.render(config)
     bodies["voicemail"] = voicemail.render(config)
