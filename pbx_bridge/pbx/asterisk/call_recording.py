@@ -3,11 +3,13 @@ ring; the end, owned by the AMI side. Who owns which file (one owner per file, s
 jobs per file):
 
 - `rec-<uniqueid>.wav`: a recording the contact methods' flags asked for (the precedence rule
-  of `calls.recording_policy`). The router decides at the dial step, stores the call's facts
-  and the delivery methods in the store's `recordings` table (keyed by the file as Asterisk
-  names it), and sets PBXB_REC; the dialplan starts MixMonitor on the caller's leg (the leg
-  that stays through blind and attended transfers) unless that channel already records
-  (PBXB_POLICYREC: a blind transfer re-runs the dialplan on the same channel). The **AMI feed**
+  of `calls.recording_policy`). The router decides at the dial (or queue) step, stores the
+  call's facts and the delivery methods in the store's `recordings` table (keyed by the file
+  as Asterisk names it), and sets PBXB_REC; the dialplan starts MixMonitor on the caller's leg
+  (the leg that stays through blind and attended transfers) unless that channel already
+  records (PBXB_POLICYREC: a blind transfer re-runs the dialplan on the same channel). With a
+  ring group or a queue only the calling side's flags apply (who answers is not known yet).
+  The **AMI feed**
   (`ami_calls.py`) owns the file from then on: it finishes it when the dialplan reports it
   closed (`UserEvent PbxBridgeRecordingClosed` after StopMixMonitor in the hangup handler), or
   when its leg hangs up, or when a reconciliation or spool scan after an AMI outage or an

@@ -27,6 +27,7 @@ from tests.pbx.asterisk.recording_lab import (  # noqa: F401  (fixtures)
 pytestmark = pytest.mark.asterisk
 
 RECORDED_DID, PLAIN_DID, ELSEWHERE_DID = "15551240001", "15551240002", "15551240004"
+QUEUE_NUMBER = "15551240005"
 
 
 def jobs_of(rl: RecordingLab, pbx_file: str) -> list[Job]:
@@ -158,3 +159,23 @@ async def test_blind_transfer_the_recording_follows_the_call_once(
     stats = wav_stats(rl.lab.host_path(done.file))
     assert stats.seconds > 3 and stats.rms > 100
     assert rl.feed is not None and rl.feed.done.empty()
+
+
+async def test_internal_call_to_a_queue_recorded_for_the_calling_desk(
+        recording_lab: RecordingLab) -> None:  # noqa: F811
+    """desk-205 (outbound_internal) calls the queue's number; desk-202 (every flag off)
+    answers: one recording on the caller's leg, for desk-205's method only."""
+    rl = recording_lab
+    await rl.phone("rec202")
+    mark = rl.ami.mark()
+    rc, messages = await rl.phone_call("rec205", QUEUE_NUMBER, pai="rec205", talk=2.5)
+    assert rc == 0 and "SIP/2.0 200 OK" in messages
+
+    done = await finished(rl)
+    join = await rl.ami.wait_for(event_is("QueueCallerJoin"), 5, since=mark)
+    await rl.ami.wait_for(event_is("AgentConnect"), 5, since=mark)
+    assert done.file == f"{rl.lab.layout.recordings}/rec-{join['Uniqueid']}.wav"
+    [job] = jobs_of(rl, done.file)
+    assert job.method == "rec-local"
+    assert (job.facts["src_number"], job.facts["dst_number"]) == ("205", QUEUE_NUMBER)
+    assert wav_stats(rl.lab.host_path(done.file)).rms > 100

@@ -93,9 +93,13 @@ exten => s,1,GotoIf($["${{PBXB_REC}}" = "" | "${{PBXB_POLICYREC}}" != ""]?dial)
  same => n,Goto(pbx-bridge-step,s,1)
  same => n(done),Hangup()
 
-; A queue (queues_pbx_bridge.conf); PBXB_TIMEOUT is the module's max_wait.
+; A queue (queues_pbx_bridge.conf); PBXB_TIMEOUT is the module's max_wait. PBXB_REC as in
+; pbx-bridge-dial (the caller's own flags: who of the members answers is not known yet).
 [pbx-bridge-queue]
-exten => s,1,Set(QUEUESTATUS=)
+exten => s,1,GotoIf($["${{PBXB_REC}}" = "" | "${{PBXB_POLICYREC}}" != ""]?queue)
+ same => n,Set(PBXB_POLICYREC=${{PBXB_REC}})
+ same => n,MixMonitor(${{PBXB_REC}}.wav,i(PBXB_RECID))
+ same => n(queue),Set(QUEUESTATUS=)
  same => n,Queue(${{PBXB_QUEUE}},r,,,${{PBXB_TIMEOUT}})
  same => n,GotoIf($["${{QUEUESTATUS}}" = ""]?done)
  same => n,Set(PBXB_STATUS=${{QUEUESTATUS}})
