@@ -174,3 +174,59 @@ async def test_attended_transfer_target_declines_back_to_the_caller(
     assert not any(e.event == "AttendedTransfer" and e.get("Result") == "Success"
                    for e in rl.ami.events[mark:])
     assert linkedids(rl, mark) == {dial["Uniqueid"]}
+
+
+async def test_phone_caller_blind_transfers_the_callee_to_an_e164_number_through_the_trunk(
+        routing_lab: RoutingLab) -> None:
+    """desk-102 calls desk-105, then sends desk-105 out to an E.164 number: the calling
+    phone's own leg has the codes (set over AGI), the target is checked against desk-102's
+    rights (it may call out, with its first caller ID) and placed through the trunk."""
+    rl = routing_lab
+    await rl.phone("lab105", "phone_answer.xml")
+    carrier, carrier_log = await rl.carrier_answers()
+    mark = rl.ami.mark()
+    call = asyncio.create_task(rl.phone_call("lab102", "105", pai="lab102", talk=8.0))
+    dial = await answered(rl, mark, "lab105")
+    desk = dial["Channel"]
+    assert desk.startswith("PJSIP/lab102-")
+
+    await press(rl, desk, rl.config.feature_codes.unattended_transfer + "12025550199#")
+    moved = await rl.ami.wait_for(event_is("BlindTransfer"), 10, since=mark)
+    assert moved["Result"] == "Success" and moved["TransfereeChannel"] == dial["DestChannel"]
+    out = await rl.ami.wait_for(
+        lambda m: m.event == "DialEnd" and m.get("DestChannel", "").startswith("PJSIP/carrier-"),
+        10, since=mark)
+    assert out["DialStatus"] == "ANSWER" and out["Channel"] == dial["DestChannel"]
+    await rl.ami.action("Hangup", {"Channel": dial["DestChannel"]})  # desk-105 hangs up
+    assert await carrier.wait(10) == 0
+    await call
+    invite = carrier_log.read_text(errors="replace")
+    invite = invite[invite.index("INVITE sip:"):]
+    assert invite.startswith("INVITE sip:12025550199@127.0.0.1:")
+    assert "<sip:15551230002@" in invite.split("\n\n", 1)[0]  # desk-102's caller ID
+    assert linkedids(rl, mark) == {dial["Uniqueid"]}
+
+
+async def test_pstn_forwarded_leg_blind_transfers_its_caller(routing_lab: RoutingLab) -> None:
+    """desk-103 calls 201, the mobile (a PSTN forwarding with allow_call_transfer) reached
+    through the trunk; the mobile's leg, found by its number on the trunk, sends desk-103 on
+    to 104. desk-103's leg ran our routing, so it reaches 104 through a Local channel."""
+    rl = routing_lab
+    await rl.phone("lab104", "phone_answer.xml")
+    _carrier, _log = await rl.carrier_answers()
+    mark = rl.ami.mark()
+    call = asyncio.create_task(rl.phone_call("lab103", "201", pai="lab103", talk=8.0))
+    dial = await rl.ami.wait_for(
+        lambda m: m.event == "DialEnd" and m.get("DialStatus") == "ANSWER"
+        and m.get("DestChannel", "").startswith("PJSIP/carrier-"), 15, since=mark)
+    mobile = dial["DestChannel"]
+    await rl.ami.wait_for(event_is("BridgeEnter", Channel=mobile), 5, since=mark)
+
+    await press(rl, mobile, rl.config.feature_codes.unattended_transfer + "104#")
+    moved = await rl.ami.wait_for(event_is("BlindTransfer"), 10, since=mark)
+    assert moved["Result"] == "Success" and moved["TransfereeChannel"] == dial["Channel"]
+    target = await answered(rl, mark, "lab104")
+    assert target["Channel"].startswith("Local/104@pbx-bridge-xfer-mobile")
+    await rl.ami.action("Hangup", {"Channel": target["DestChannel"]})  # desk-104 hangs up
+    await call
+    assert linkedids(rl, mark) == {dial["Uniqueid"]}
