@@ -179,6 +179,7 @@ class RecordingFinished(CallEvent):
     started: float = 0.0
     on_demand: bool = False
     transfers: int = 0
+    answered: bool = True  # False: no one but the caller answered (e.g. only a voicemail)
 
 
 Outcome = CallStarted | CallEnded | RecordingFinished

@@ -336,4 +336,5 @@ class CallTracker:
             caller=caller.party() if caller else Party(),
             callee=callee.party() if callee else Party(),
             dialled=caller.dialled if caller else "",
-            started=call.started, on_demand=rec.on_demand, transfers=len(call.transfers))
+            started=call.started, on_demand=rec.on_demand, transfers=len(call.transfers),
+            answered=callee is not None)

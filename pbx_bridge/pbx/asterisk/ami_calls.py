@@ -115,7 +115,7 @@ class AmiCallFeed:
             return
         stored = self.store.recording(done.file)
         if stored is not None:
-            self.finish_stored(stored, done.signal, done.call)
+            self.finish_stored(stored, done.signal, done.call, answered=done.answered)
             return
         request = delivery_request(self.config, done, directory=self.directory)
         self.requests.append(request)
@@ -129,9 +129,11 @@ class AmiCallFeed:
                  methods=list(request.methods), jobs=[job.id for job in jobs],
                  reasons=list(request.reasons))
 
-    def finish_stored(self, stored: StoredRecording, signal: str, call: str = "") -> bool:
+    def finish_stored(self, stored: StoredRecording, signal: str, call: str = "", *,
+                      answered: bool = True) -> bool:
         """Hand a policy recording to delivery with its stored facts, once. False when it was
-        handed on already, or had no audio (then it is removed)."""
+        handed on already, had no audio, or nobody answered the call (a caller who only met
+        a voicemail: that message is delivered as a voicemail); the file is then removed."""
         path = self.path_map(stored.file)
         done = self.store.finish_recording(stored.file, self.now())
         if done is None:
@@ -139,9 +141,9 @@ class AmiCallFeed:
                      signal=signal)
             return False
         size = path.stat().st_size if path.is_file() else 0
-        if size <= EMPTY_WAV_BYTES:
-            log.info("recording_empty", call=done.call, file=str(path), bytes=size,
-                     signal=signal)
+        if size <= EMPTY_WAV_BYTES or not answered:
+            log.info("recording_empty" if answered else "recording_unanswered", call=done.call,
+                     file=str(path), bytes=size, signal=signal)
             path.unlink(missing_ok=True)
             return False
         facts = CallFacts.from_json(done.facts)

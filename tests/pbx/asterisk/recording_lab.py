@@ -194,7 +194,8 @@ def lab_config(lab: AsteriskLab) -> Config:
 async def _start(root: Path, workdir: Path) -> RecordingLab:
     carrier = SipAccount.generate("carrier")
     uas_port = free_udp_port()
-    lab = AsteriskLab(root, extra_config={"pjsip.conf": trunk_conf(carrier, uas_port)})
+    lab = AsteriskLab(root, extra_config={"pjsip.conf": trunk_conf(carrier, uas_port)},
+                      extra_modules=("app_record",))
     config = lab_config(lab)
     store = open_store(f"sqlite:///{workdir / 'store.db'}")
     router = CallRouter(config, store, clock=lambda: OPEN,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -179,3 +180,28 @@ async def test_internal_call_to_a_queue_recorded_for_the_calling_desk(
     assert job.method == "rec-local"
     assert (job.facts["src_number"], job.facts["dst_number"]) == ("205", QUEUE_NUMBER)
     assert wav_stats(rl.lab.host_path(done.file)).rms > 100
+
+
+async def test_busy_desk_voicemail_is_a_voicemail_not_a_call_recording(
+        recording_lab: RecordingLab) -> None:  # noqa: F811
+    """desk-201 records inbound external calls but is busy: the caller leaves a voicemail.
+    The message is delivered as a voicemail; the caller's leg recorded no conversation, so
+    its policy recording is removed, not delivered."""
+    rl = recording_lab
+    assert rl.feed is not None
+    await rl.phone("rec201", "phone_busy.xml")
+    mark, jobs_before = rl.ami.mark(), len(rl.store.jobs())
+    result = await rl.carrier_call(RECORDED_DID, talk=2.5)
+    assert result.answered, result.stderr  # by the voicemail
+
+    done = await finished(rl)
+    begin = await rl.ami.wait_for(event_is("DialBegin"), 5, since=mark)
+    uniqueid = begin["Uniqueid"]
+    assert done.file == f"{rl.lab.layout.recordings}/rec-{uniqueid}.wav"
+    assert not done.answered and not rl.lab.host_path(done.file).exists()
+    await rl.ami.wait_for(event_is("Hangup", Uniqueid=uniqueid), 5, since=mark)
+    new = rl.store.jobs()[jobs_before:]
+    assert [Path(job.file).name for job in new] == [f"voicemail-{uniqueid}.wav"] * 2
+    assert {job.facts["service_name"] for job in new} == {"Voicemail"}
+    stored = rl.store.recording(done.file)
+    assert stored is not None and stored.finished is not None

@@ -13,6 +13,7 @@ import pytest
 
 import tests.pbx.asterisk.test_call_routing as base
 from pbx_bridge.calls.events import (
+    LegAnswered,
     LegStarted,
     RecordingClosed,
     RecordingFinished,
@@ -114,6 +115,9 @@ def test_feed_hands_a_stored_recording_on_once_whatever_finds_it(
     feed = AmiCallFeed(acme, store, path_map=lambda p: tmp_path / "rec" / Path(p).name)
     feed.tracker.apply(LegStarted(UNIQUEID, UNIQUEID, 1.0, "PJSIP/carrier-1", "carrier-trunk",
                                   "15559876543", "Caller", FRONT_DESK_DID, origin=True))
+    feed.tracker.apply(LegStarted(UNIQUEID, "1795393172.8", 1.1, "PJSIP/frontdesk-2",
+                                  "frontdesk"))
+    feed.tracker.apply(LegAnswered(UNIQUEID, "1795393172.8", 2.0))
     feed.handle(feed.tracker.apply(RecordingStarted(UNIQUEID, UNIQUEID, 1.0, file)))
     feed.handle(feed.tracker.apply(RecordingClosed(UNIQUEID, UNIQUEID, 5.0, file)))
     jobs = store.jobs(file=str(host.resolve()))
@@ -143,3 +147,21 @@ def test_spool_scan_delivers_a_stored_recording_whose_call_is_gone_and_drops_emp
     feed.scan_spool()
     assert len(store.jobs()) == 2 and store.open_recordings() == []
     assert not (tmp_path / "rec" / "rec-1795393172.20.wav").exists()
+
+
+def test_feed_drops_a_recording_nobody_answered(
+        acme: Config, store: Store, tmp_path: Path) -> None:  # noqa: F811
+    """The desk did not answer and the caller left a voicemail: the voicemail is delivered
+    as such (the router's file); the policy recording of the same leg is not a call."""
+    router = router_for(acme, store, tmp_path)
+    step(router, "trunk", FRONT_DESK_DID, "", "", T0, UNIQUEID)
+    file = f"{PBX_DIR}/rec-{UNIQUEID}.wav"
+    host = tmp_path / "rec" / f"rec-{UNIQUEID}.wav"
+    wav(host, 2.0)  # the greeting and the message
+    feed = AmiCallFeed(acme, store, path_map=lambda p: tmp_path / "rec" / Path(p).name)
+    feed.tracker.apply(LegStarted(UNIQUEID, UNIQUEID, 1.0, "PJSIP/carrier-1", origin=True))
+    feed.tracker.apply(LegAnswered(UNIQUEID, UNIQUEID, 6.0))  # Answer() of the voicemail
+    feed.handle(feed.tracker.apply(RecordingStarted(UNIQUEID, UNIQUEID, 1.0, file)))
+    feed.handle(feed.tracker.apply(RecordingClosed(UNIQUEID, UNIQUEID, 9.0, file)))
+    assert store.jobs() == [] and not host.exists()
+    assert store.open_recordings() == [] and feed.requests == []
