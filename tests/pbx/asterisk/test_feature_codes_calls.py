@@ -230,3 +230,20 @@ async def test_pstn_forwarded_leg_blind_transfers_its_caller(routing_lab: Routin
     await rl.ami.action("Hangup", {"Channel": target["DestChannel"]})  # desk-104 hangs up
     await call
     assert linkedids(rl, mark) == {dial["Uniqueid"]}
+
+
+async def test_queue_member_blind_transfers_the_caller(routing_lab: RoutingLab) -> None:
+    """The support queue: desk-105 answers, and sends the caller on to 101 (queue members get
+    their codes from the queue's gosub, as rung legs do from Dial's predial handler)."""
+    rl = routing_lab
+    await rl.phones(lab105="phone_answer.xml", lab101="phone_answer.xml")
+    mark = rl.ami.mark()
+    call = asyncio.create_task(rl.carrier_call("15551230003", talk=6.0))
+    member = await answered(rl, mark, "lab105")
+    await press(rl, member["DestChannel"], rl.config.feature_codes.unattended_transfer + "101#")
+    moved = await rl.ami.wait_for(event_is("BlindTransfer"), 10, since=mark)
+    assert moved["Result"] == "Success" and moved["TransfereeChannel"] == member["Channel"]
+    target = await answered(rl, mark, "lab101")
+    assert target["Channel"].startswith("Local/101@pbx-bridge-xfer-desk-105")
+    assert (await call).answered
+    assert linkedids(rl, mark) == {member["Uniqueid"]}

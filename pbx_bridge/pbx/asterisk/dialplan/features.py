@@ -49,8 +49,8 @@ def render(config: Config) -> str:
     operator = list(codes.as_dict().values())
     in_transfer = in_transfer_codes(operator)
     during = "\n".join(f"{name} = {code}" for name, code in in_transfer.items())
-    return f"""; Include this right after the [general] section of features.conf: the lines up to
-; [featuremap] extend it.
+    return f"""; [general](+) extends the [general] section features.conf already has (this may be
+; its last line); [featuremap] and [applicationmap] are the bridge's: keep none of your own.
 [general](+)
 featuredigittimeout = {FEATURE_DIGIT_TIMEOUT_MS}
 transferdigittimeout = {TRANSFER_DIGIT_TIMEOUT_S}
