@@ -6,8 +6,9 @@ delivery jobs through `delivery.queue.submit` (one job per file and method, so a
 finished again after a reconnect is not delivered twice); after every login it reconciles
 (`reconcile.py`) and scans the recordings folder for files nobody claimed.
 
-Files the AGI call router queues itself (`call-*`, `voicemail-*`, `notification-*`: call
-recorder modules, messages; `call_routing.finished`, run from the hangup handler) are left to
+Files the AGI call router queues itself (`call-*`, `voicemail-*`, `notification-*`,
+`ondemand-*`: call recorder modules, messages, recordings on demand for the presser's delivery
+methods; `call_routing.finished` or `ondemand`, run from the hangup handler) are left to
 it (`owned_elsewhere`), so one file never gets two sets of call facts; if that round never ran
 (the bridge was down at hangup), the spool scan reports the file.
 
@@ -55,7 +56,7 @@ from pbx_bridge.pbx.asterisk.reconcile import reconcile
 from pbx_bridge.store import Store, StoredRecording
 
 log = structlog.get_logger()
-ROUTER_PREFIXES = ("call-", "voicemail-", "notification-")
+ROUTER_PREFIXES = ("call-", "voicemail-", "notification-", "ondemand-")
 EMPTY_WAV_BYTES = 44  # a header and no audio
 
 
