@@ -115,6 +115,8 @@ async def test_blind_transfer_moves_the_call_and_one_recording_holds_both_halves
     stats = wav_stats(rl.lab.recordings_dir / f"call-{uniqueid}-m0.wav")
     talked = float(hangup["Timestamp"]) - float(dial["Timestamp"])  # answer to hangup
     before = float(moved["Timestamp"]) - float(dial["Timestamp"])
+    print(f"recording {stats.seconds:.2f} s, call answered {talked:.2f} s, "
+          f"transferred after {before:.2f} s")
     assert abs(stats.seconds - talked) < 1.0 and stats.seconds > before + 2  # both halves
     assert stats.rms > 100
     assert linkedids(rl, mark) == {uniqueid}  # every leg, the Local pair too, on one call
