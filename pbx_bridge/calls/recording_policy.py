@@ -127,3 +127,18 @@ def decide_before_answer(caller: ContactMethod | None,
     reasons.append(f"{len(callees)} may answer ({', '.join(cm.name for cm in callees)}): "
                    "their own flags are not applied before one answers")
     return RecordingDecision(bool(methods), tuple(dict.fromkeys(methods)), tuple(reasons))
+
+
+def if_answered_by(caller: ContactMethod | None,
+                   callees: Sequence[ContactMethod]) -> dict[str, tuple[str, ...]]:
+    """With several callees (a ring group, a queue): the delivery methods each one's own flag
+    asks for, should that one answer (rule 2 for the answering side, applied at the answer).
+    Empty with one callee: `decide` already counted it."""
+    if len(callees) <= 1:
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for cm in callees:
+        methods, _ = _side(cm, False, caller is not None)
+        if methods:
+            out[cm.name] = methods
+    return out

@@ -304,7 +304,14 @@ class CallTracker:
         return []
 
     def _rec_stopped(self, call: Call, event: RecordingStopped) -> list[Outcome]:
-        return self._finish_leg(call, event.leg, "stopped", event.at)
+        """The PBX does not say which of the leg's recordings stopped (Asterisk's
+        MixMonitorStop names no file). Mid-call only a person stops one, on demand; the
+        dialplan's own recordings stop when their leg ends. So a stop finishes the leg's
+        on-demand recordings when it has some, else all of them: a policy recording is never
+        handed on while it is still being written."""
+        on_leg = [rec for rec in call.recordings.values() if rec.leg == event.leg]
+        chosen = [rec for rec in on_leg if rec.on_demand] or on_leg
+        return [self._finish(call, rec.file, "stopped", event.at) for rec in chosen]
 
     def _rec_closed(self, event: RecordingClosed) -> list[Outcome]:
         file = event.file

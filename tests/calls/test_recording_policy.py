@@ -129,3 +129,15 @@ def test_before_answer_one_callee_is_decide_several_only_the_caller() -> None:
     assert not several.record and "may answer" in several.reasons[-1]
     asked = decide_before_answer(caller, [desk, other])
     assert asked.record and asked.delivery_methods == ("caller-m",)
+
+
+def test_if_answered_by_lists_the_members_that_would_ask() -> None:
+    from pbx_bridge.calls.recording_policy import if_answered_by
+
+    ext = cm("ext", "inbound_external", methods=("ext-m",))
+    inner = cm("inner", "inbound_internal", methods=("inner-m",))
+    silent = cm("silent", "inbound_external", methods=())
+    caller = cm("caller")
+    assert if_answered_by(None, [ext]) == {}  # one callee: decide() counts it already
+    assert if_answered_by(None, [ext, inner, silent]) == {"ext": ("ext-m",)}
+    assert if_answered_by(caller, [ext, inner]) == {"inner": ("inner-m",)}

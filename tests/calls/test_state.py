@@ -263,3 +263,14 @@ def test_reconcile_spares_legs_that_started_while_asking() -> None:
     assert tracker.calls[C].legs[D].ended is None
     tracker.reconcile(live, at=7.0)  # without the snapshot D would count as gone
     assert tracker.calls[C].legs[D].ended == 7.0
+
+
+def test_a_stop_mid_call_finishes_the_on_demand_recording_not_the_policy_one() -> None:
+    tracker = CallTracker()
+    tracker.apply(LegStarted("c", "c", 1.0, origin=True))
+    tracker.apply(RecordingStarted("c", "c", 1.0, "/r/rec-c.wav"))
+    tracker.apply(RecordingStarted("c", "c", 2.0, "/r/ondemand-c-2-1.wav", on_demand=True))
+    [first] = tracker.apply(RecordingStopped("c", "c", 3.0))
+    assert isinstance(first, RecordingFinished) and first.file == "/r/ondemand-c-2-1.wav"
+    [second] = tracker.apply(RecordingStopped("c", "c", 9.0))  # the hangup handler's stop
+    assert isinstance(second, RecordingFinished) and second.file == "/r/rec-c.wav"

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import structlog
 
-from pbx_bridge.calls.events import CallEnded, CallStarted, Outcome, RecordingFinished
+from pbx_bridge.calls.events import CallEnded, CallStarted, Outcome, Party, RecordingFinished
 from pbx_bridge.calls.finished import (
     DeliveryRequest,
     Directory,
@@ -116,7 +116,8 @@ class AmiCallFeed:
             return
         stored = self.store.recording(done.file)
         if stored is not None:
-            self.finish_stored(stored, done.signal, done.call, answered=done.answered)
+            self.finish_stored(stored, done.signal, done.call, answered=done.answered,
+                               answerer=done.callee)
             return
         request = delivery_request(self.config, done, directory=self.directory)
         self.requests.append(request)
@@ -131,10 +132,13 @@ class AmiCallFeed:
                  reasons=list(request.reasons))
 
     def finish_stored(self, stored: StoredRecording, signal: str, call: str = "", *,
-                      answered: bool = True) -> bool:
+                      answered: bool = True, answerer: Party | None = None) -> bool:
         """Hand a policy recording to delivery with its stored facts, once. False when it was
         handed on already, had no audio, or nobody answered the call (a caller who only met
-        a voicemail: that message is delivered as a voicemail); the file is then removed."""
+        a voicemail: that message is delivered as a voicemail); the file is then removed.
+        A ring group's or queue's recording adds the methods of the member who answered
+        (`answerer`, when the call state knows it); if nobody who took part asked for it, it
+        is removed (known answerer) or kept for an operator (unknown)."""
         path = self.path_map(stored.file)
         done = self.store.finish_recording(stored.file, self.now())
         if done is None:
@@ -147,14 +151,29 @@ class AmiCallFeed:
                      file=str(path), bytes=size, signal=signal)
             path.unlink(missing_ok=True)
             return False
+        methods, reasons, dst_name = done.methods, done.reasons, done.facts.get("dst_name", "")
+        pending = done.facts.get("if_answered_by") or {}
+        member = self.directory.lookup(answerer) if pending and answerer is not None else None
+        if member is not None:
+            dst_name = member.name
+            asked = tuple(pending.get(member.name, ()))
+            methods = tuple(dict.fromkeys((*methods, *asked)))
+            reasons = (*reasons, f"{member.name} answered" + (" and records it" if asked
+                                                               else ", does not ask"))
+        if not methods:
+            known = member is not None or not pending
+            log.info("recording_not_asked" if known else "recording_kept", call=done.call,
+                     file=str(path), signal=signal, reasons=list(reasons))
+            if known:
+                path.unlink(missing_ok=True)
+            return False
         facts = CallFacts.from_json(done.facts)
-        self.requests.append(DeliveryRequest(done.call, done.file, done.methods, facts,
-                                             str(done.facts.get("dst_name", "")),
-                                             done.reasons))
-        jobs = submit(self.store, self.config, path, done.methods, facts)
+        self.requests.append(DeliveryRequest(done.call, done.file, methods, facts,
+                                             str(dst_name), reasons))
+        jobs = submit(self.store, self.config, path, methods, facts)
         log.info("recording_finished", call=done.call, file=str(path), signal=signal,
-                 methods=list(done.methods), jobs=[job.id for job in jobs],
-                 reasons=list(done.reasons), stored=True)
+                 methods=list(methods), jobs=[job.id for job in jobs],
+                 reasons=list(reasons), stored=True)
         return True
 
     def scan_spool(self, stored_before: float | None = None) -> list[str]:

@@ -8,7 +8,9 @@ jobs per file):
   as Asterisk names it), and sets PBXB_REC; the dialplan starts MixMonitor on the caller's leg
   (the leg that stays through blind and attended transfers) unless that channel already
   records (PBXB_POLICYREC: a blind transfer re-runs the dialplan on the same channel). With a
-  ring group or a queue only the calling side's flags apply (who answers is not known yet).
+  ring group or a queue, who answers is not known yet: the recording starts when the calling
+  side or any member would ask, the members' methods are kept as `if_answered_by`, and the
+  AMI feed applies the one who answered (a file nobody who took part asked for is removed).
   The **AMI feed**
   (`ami_calls.py`) owns the file from then on: it finishes it when the dialplan reports it
   closed (`UserEvent PbxBridgeRecordingClosed` after StopMixMonitor in the hangup handler), or
@@ -32,7 +34,7 @@ from datetime import datetime
 
 import structlog
 
-from pbx_bridge.calls.recording_policy import decide_before_answer
+from pbx_bridge.calls.recording_policy import decide_before_answer, if_answered_by
 from pbx_bridge.config.model import ContactMethod
 from pbx_bridge.delivery.naming import CallFacts
 from pbx_bridge.pbx.asterisk import call_actions as actions
@@ -64,7 +66,8 @@ class PolicyRecordings:
                 call: structlog.BoundLogger) -> dict[str, str]:
         """PBXB_REC for a dial step: the file to record to, or "" (nothing to start)."""
         decision = decide_before_answer(caller, callees)
-        if not decision.record:
+        pending = if_answered_by(caller, callees)
+        if not decision.record and not pending:
             return {"PBXB_REC": ""}
         linkedid = linkedid if actions.UNIQUEID.match(linkedid) else uniqueid
         file = policy_file(self.recordings_dir, uniqueid)
@@ -73,8 +76,11 @@ class PolicyRecordings:
         if running and target not in running:
             target = running[0]  # another leg records this call already: add to it
         kept = self.store.save_recording(
-            StoredRecording(target, linkedid, stored_facts(facts, dst_name),
-                            decision.delivery_methods, decision.reasons), self.now())
+            StoredRecording(target, linkedid,
+                            {**stored_facts(facts, dst_name), "if_answered_by": pending},
+                            decision.delivery_methods,
+                            (*decision.reasons, *(f"{name} records it if it answers"
+                                                  for name in pending))), self.now())
         call.info("recording_policy", file=target, methods=list(kept.methods),
                   reasons=list(decision.reasons), started=target == file + ".wav")
         return {"PBXB_REC": file if target == file + ".wav" else ""}

@@ -97,7 +97,9 @@ def test_call_flow_rounds_menu_queue(acme: Config, store: Store, tmp_path: Path)
         "menu", "pbx-bridge-main-greeting", "8")
     queue = step(router, "trunk", "12025550102", menu["PBXB_POS"], "KEY2", "0")
     assert queue == {"PBXB_ACTION": "queue", "PBXB_QUEUE": "pbx-bridge-main-line-support",
-                     "PBXB_TIMEOUT": "600", "PBXB_POS": "m3", "PBXB_REC": ""}
+                     "PBXB_TIMEOUT": "600", "PBXB_POS": "m3",
+                     # front-desk, a member, records it if it answers (test_recording_router)
+                     "PBXB_REC": f"{PBX_DIR}/rec-{UNIQUEID}"}
 
 
 def test_unknown_number_and_garbage_arguments_end_the_call(acme: Config, store: Store,

@@ -28,7 +28,7 @@ from tests.pbx.asterisk.recording_lab import (  # noqa: F401  (fixtures)
 pytestmark = pytest.mark.asterisk
 
 RECORDED_DID, PLAIN_DID, ELSEWHERE_DID = "15551240001", "15551240002", "15551240004"
-QUEUE_NUMBER = "15551240005"
+QUEUE_NUMBER, TEAM_NUMBER = "15551240005", "15551240006"
 
 
 def jobs_of(rl: RecordingLab, pbx_file: str) -> list[Job]:
@@ -203,5 +203,27 @@ async def test_busy_desk_voicemail_is_a_voicemail_not_a_call_recording(
     new = rl.store.jobs()[jobs_before:]
     assert [Path(job.file).name for job in new] == [f"voicemail-{uniqueid}.wav"] * 2
     assert {job.facts["service_name"] for job in new} == {"Voicemail"}
+    stored = rl.store.recording(done.file)
+    assert stored is not None and stored.finished is not None
+
+
+@pytest.mark.parametrize(("phone", "methods"), [("rec204", ["rec-archive"]), ("rec202", [])])
+async def test_ring_group_recording_kept_for_the_member_who_answered(
+        recording_lab: RecordingLab, phone: str, methods: list[str]) -> None:  # noqa: F811
+    """A carrier call to a ring group of desk-202 (no flag) and desk-204 (inbound_external):
+    recorded on the caller's leg from the start; delivered for desk-204 when it answers,
+    removed when desk-202 answers (nobody who took part asked)."""
+    rl = recording_lab
+    await rl.phone(phone)
+    mark = rl.ami.mark()
+    result = await rl.carrier_call(TEAM_NUMBER, talk=2.0)
+    assert result.answered, result.stderr
+
+    done = await finished(rl)
+    begin = await rl.ami.wait_for(event_is("DialBegin"), 5, since=mark)
+    assert done.file == f"{rl.lab.layout.recordings}/rec-{begin['Uniqueid']}.wav"
+    assert done.callee.endpoint == phone
+    assert sorted(job.method for job in jobs_of(rl, done.file)) == methods
+    assert rl.lab.host_path(done.file).exists() == bool(methods)
     stored = rl.store.recording(done.file)
     assert stored is not None and stored.finished is not None

@@ -165,3 +165,41 @@ def test_feed_drops_a_recording_nobody_answered(
     feed.handle(feed.tracker.apply(RecordingClosed(UNIQUEID, UNIQUEID, 9.0, file)))
     assert store.jobs() == [] and not host.exists()
     assert store.open_recordings() == [] and feed.requests == []
+
+
+MAIN_LINE = "12025550102"  # menu, key 2: the support queue (front-desk records if it answers)
+
+
+def queue_call(router: CallRouter) -> dict[str, str]:
+    menu = step(router, "trunk", MAIN_LINE, "", "", T0, UNIQUEID)
+    return step(router, "trunk", MAIN_LINE, menu["PBXB_POS"], "KEY2", T0, UNIQUEID)
+
+
+@pytest.mark.parametrize(("answerer", "methods"), [
+    ("frontdesk", ["archive-s3", "recordings-sftp"]),  # its inbound_external: delivered
+    ("desk2", []),  # every flag off, the caller outside: removed
+    (None, []),  # who answered is unknown (spool scan after an outage): kept, not delivered
+])
+def test_queue_recording_follows_the_member_who_answered(
+        acme: Config, store: Store, tmp_path: Path,  # noqa: F811
+        answerer: str | None, methods: list[str]) -> None:
+    router = router_for(acme, store, tmp_path)
+    assert queue_call(router)["PBXB_REC"] == f"{PBX_DIR}/rec-{UNIQUEID}"
+    [kept] = store.open_recordings()
+    assert kept.methods == () and kept.facts["if_answered_by"] == {
+        "front-desk": ["recordings-sftp", "archive-s3"]}
+    host = tmp_path / "rec" / f"rec-{UNIQUEID}.wav"
+    wav(host, 1.0)
+    feed = AmiCallFeed(acme, store, path_map=lambda p: tmp_path / "rec" / Path(p).name)
+    if answerer is None:
+        feed.scan_spool()
+    else:
+        feed.tracker.apply(LegStarted(UNIQUEID, UNIQUEID, 1.0, "PJSIP/carrier-1", origin=True))
+        member = "1795393172.8"
+        feed.tracker.apply(LegStarted(UNIQUEID, member, 2.0, f"PJSIP/{answerer}-2", answerer))
+        feed.tracker.apply(LegAnswered(UNIQUEID, member, 3.0))
+        feed.handle(feed.tracker.apply(RecordingStarted(UNIQUEID, UNIQUEID, 1.0, kept.file)))
+        feed.handle(feed.tracker.apply(RecordingClosed(UNIQUEID, UNIQUEID, 9.0, kept.file)))
+    assert sorted(job.method for job in store.jobs()) == methods
+    assert host.exists() == bool(methods or answerer is None)
+    assert store.open_recordings() == []
