@@ -227,3 +227,51 @@ async def test_ring_group_recording_kept_for_the_member_who_answered(
     assert rl.lab.host_path(done.file).exists() == bool(methods)
     stored = rl.store.recording(done.file)
     assert stored is not None and stored.finished is not None
+
+
+async def test_on_demand_stopped_mid_call_leaves_the_policy_recording_whole(
+        recording_lab: RecordingLab) -> None:  # noqa: F811
+    """desk-203 calls out (recorded by its outbound_external flag, on its own leg) and also
+    records a part on demand, on the same leg. Asterisk's MixMonitorStop of that part names
+    no file: the policy recording must go on and be delivered once, whole, at the end."""
+    rl = recording_lab
+    assert rl.feed is not None
+    carrier, _ = await rl.carrier_answers()
+    mark = rl.ami.mark()
+    call = asyncio.create_task(rl.phone_call("rec203", "12025550199", pai="rec203", talk=6.0))
+    policy = await rl.ami.wait_for(event_is("MixMonitorStart"), 10, since=mark)
+    dial = await rl.ami.wait_for(event_is("DialEnd", DialStatus="ANSWER"), 15, since=mark)
+    caller = dial["Channel"]
+    await rl.ami.wait_for(event_is("BridgeEnter", Channel=caller), 5, since=mark)
+    policy_file = f"{rl.lab.layout.recordings}/rec-{dial['Uniqueid']}.wav"
+    assert policy["Channel"] == caller
+
+    code = rl.config.feature_codes.record_on_demand
+    await press(rl, caller, code)
+    await rl.ami.wait_for(lambda e: e.event == "MixMonitorStart" and e is not policy, 5,
+                          since=mark)
+    await press(rl, caller, code)
+    await rl.ami.wait_for(event_is("MixMonitorStop", Channel=caller), 5, since=mark)
+    part = await finished(rl)  # the on-demand file (the router's: it queues it)
+    assert "/ondemand-" in part.file and part.on_demand
+    assert policy_file in rl.feed.tracker.calls[dial["Linkedid"]].recordings  # still going
+    stored = rl.store.recording(policy_file)
+    assert stored is not None and stored.finished is None
+
+    rc, _ = await call
+    assert rc == 0 and await carrier.wait(10) == 0
+    done = await finished(rl)
+    assert done.file == policy_file and rl.feed.done.empty()
+    [job] = jobs_of(rl, policy_file)
+    assert job.method == "rec-local"
+    assert wav_stats(rl.lab.host_path(policy_file)).seconds > 4  # the whole call
+
+
+async def press(rl: RecordingLab, channel: str, digits: str) -> None:
+    """The phone on `channel` presses `digits` (AMI PlayDTMF, Receive), keys 0.15 s apart
+    (Asterisk's featuredigittimeout is 1 s): pacing the keys, not waiting for anything."""
+    for index, digit in enumerate(digits):
+        if index:
+            await asyncio.sleep(0.15)
+        await rl.ami.action("PlayDTMF", {"Channel": channel, "Digit": digit, "Duration": "100",
+                                         "Receive": "true"})
