@@ -249,3 +249,28 @@ async def test_queue_member_blind_transfers_the_caller(routing_lab: RoutingLab) 
     assert target["Channel"].startswith("Local/101@pbx-bridge-xfer-desk-105")
     assert (await call).answered
     assert linkedids(rl, mark) == {member["Uniqueid"]}
+
+
+async def test_transfer_to_a_number_the_transferer_may_not_reach_is_refused_call_stays(
+        routing_lab: RoutingLab) -> None:
+    """desk-101 may not call out: an E.164 target is not in its transfer context, so Asterisk
+    refuses it while the digits come in ("pbx-invalid"), and the caller is never moved."""
+    rl = routing_lab
+    await rl.phone("lab101", "phone_answer.xml")
+    mark = rl.ami.mark()
+    console = rl.lab.console_log.stat().st_size
+    call = asyncio.create_task(rl.carrier_call(DIRECT_DID, talk=5.0))
+    dial = await answered(rl, mark, "lab101")
+    code = rl.config.feature_codes.unattended_transfer
+    await press(rl, dial["DestChannel"], code + "12025550199#")
+    result = await call  # the caller stays until they hang up themselves (sipp's BYE, rc 0)
+    assert result.answered and result.seconds >= 5, result.stderr
+    caller_end = await rl.ami.wait_for(event_is("Hangup", Channel=dial["Channel"]), 5, since=mark)
+    assert caller_end["Cause"] == "16"
+    # desk-101 is still being asked for a number (attempts left): put it down, not to leak
+    await rl.ami.action("Hangup", {"Channel": dial["DestChannel"]}, check=False)
+    await rl.ami.wait_for(event_is("Hangup", Channel=dial["DestChannel"]), 5, since=mark)
+    assert not any(e.event == "BlindTransfer" for e in rl.ami.events[mark:])
+    assert len([e for e in rl.ami.events[mark:] if e.event == "DialBegin"]) == 1
+    log = rl.lab.console_log.read_bytes()[console:].decode(errors="replace")
+    assert "Dialed '12@pbx-bridge-xfer-desk-101' does not exist" in log
