@@ -2,8 +2,8 @@
 
 Prints the time to check the generated config (target: under 2 s) against baselines measured
 in the same run (PyYAML's own safe_load of the same text, and libyaml's CSafeLoader: what merely
-reading the YAML costs, without lines or rules), and route-resolution latency percentiles (target: one resolution under 1 ms) against
-the same resolutions on a tiny config.
+reading the YAML costs, without lines or rules), and route-resolution latency percentiles
+(target: one resolution under 1 ms) against the same resolutions on a tiny config.
 
     .venv/bin/python bench/check_scale.py [--accounts 5000] [--flows 500] [--routes 2000]
 """
