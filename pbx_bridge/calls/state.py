@@ -344,4 +344,6 @@ class CallTracker:
             callee=callee.party() if callee else Party(),
             dialled=caller.dialled if caller else "",
             started=call.started, on_demand=rec.on_demand, transfers=len(call.transfers),
-            answered=callee is not None)
+            # Found finished after a reconnect, the answer may be among the events we missed:
+            # "unanswered" (the file is removed) only when we saw the whole call.
+            answered=callee is not None or signal == "reconciled")

@@ -274,3 +274,20 @@ def test_a_stop_mid_call_finishes_the_on_demand_recording_not_the_policy_one() -
     assert isinstance(first, RecordingFinished) and first.file == "/r/ondemand-c-2-1.wav"
     [second] = tracker.apply(RecordingStopped("c", "c", 9.0))  # the hangup handler's stop
     assert isinstance(second, RecordingFinished) and second.file == "/r/rec-c.wav"
+
+
+def test_a_call_that_ended_unseen_during_an_outage_never_counts_as_unanswered() -> None:
+    """The link dropped after the recording started but before the answer reached us: the
+    answer is among the missed events, so the recording must not be thrown away."""
+    tracker = CallTracker()
+    tracker.apply_all(basic_call()[:5])  # started, recording, dialled, ringing: no answer yet
+    (rec,) = finished(tracker.reconcile([], at=20.0))
+    assert rec.signal == "reconciled" and rec.answered
+
+
+def test_a_call_seen_whole_without_an_answer_is_unanswered() -> None:
+    tracker = CallTracker()
+    out = tracker.apply_all([*basic_call()[:5], LegEnded(C, B, 9.0, "19"),
+                             LegEnded(C, A, 9.1, "16")])
+    (rec,) = finished(out)
+    assert rec.signal == "hangup" and not rec.answered
