@@ -31,7 +31,6 @@ from pbx_bridge.lab.demo_bridge import (
     DemoBridge,
     StepLog,
     phone_accounts,
-    trunk_conf,
     trunk_endpoint,
     write_dialplan,
 )
@@ -46,7 +45,7 @@ from pbx_bridge.lab.demo_plan import (
 )
 from pbx_bridge.lab.provision import ProvisionError, provision
 from pbx_bridge.lab.runner import AsteriskLab, LabError
-from pbx_bridge.lab.sipp import SipAccount, SippError
+from pbx_bridge.lab.sipp import SipAccount, SippError, carrier_trunk_conf
 from pbx_bridge.store import Store, StoreUnavailable, open_store
 
 DELIVERY_TIMEOUT = 20.0
@@ -183,7 +182,7 @@ def run_demo(root: Path | None, config_path: Path, *, keep: bool = False) -> int
     carrier = SipAccount.generate(trunk_endpoint(config))
     ami = config.system.pbx.ami if config.system.pbx else None
     lab = AsteriskLab(result.root, extra_modules=("app_read", "app_record"),
-                      extra_config={"pjsip.conf": trunk_conf(carrier.username, carrier)},
+                      extra_config={"pjsip.conf": carrier_trunk_conf(carrier)},
                       ami_user=ami.username if ami and ami.username else "pbxbridge")
     if ami is not None and ami.secret is not None:
         lab.ami_secret = ami.secret.resolve()  # the bridge's AMI account, as configured

@@ -64,37 +64,6 @@ class StepLog:
         )
 
 
-def trunk_conf(endpoint: str, carrier: SipAccount) -> str:
-    """The operator's side of the DID trunk (named as `trunks[0].endpoint` of the config):
-    calls in to `pbx-bridge-inbound`, the carrier identified by its auth user."""
-    return f"""
-[{endpoint}]
-type = endpoint
-context = pbx-bridge-inbound
-disallow = all
-allow = alaw,ulaw
-direct_media = no
-rtp_symmetric = yes
-force_rport = yes
-rewrite_contact = yes
-dtmf_mode = rfc4733
-identify_by = auth_username
-; the sipp carrier scenario takes no re-INVITE: no connected-line updates to it
-send_connected_line = no
-auth = {endpoint}
-aors = {endpoint}
-
-[{endpoint}]
-type = auth
-auth_type = userpass
-username = {carrier.username}
-password = {carrier.password}
-
-[{endpoint}]
-type = aor
-"""
-
-
 def trunk_endpoint(config: Config) -> str:
     return config.trunks[0].endpoint if config.trunks else "carrier"
 

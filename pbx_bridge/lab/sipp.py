@@ -79,11 +79,20 @@ remove_existing = yes
 """
 
 
-def carrier_trunk_conf(account: SipAccount, context: str = "pbx-bridge-inbound") -> str:
-    """The operator's DID trunk: identified by its auth user, since From is the caller."""
-    return phone_endpoint_conf(account, context).replace(
-        "dtmf_mode = rfc4733", "dtmf_mode = rfc4733\nidentify_by = auth_username"
+def carrier_trunk_conf(account: SipAccount, context: str = "pbx-bridge-inbound",
+                       uas_port: int | None = None) -> str:
+    """The operator's DID trunk: identified by its auth user, since From is the caller; with
+    `uas_port`, calls out go to a sipp UAS there (caller IDs in P-Asserted-Identity)."""
+    conf = phone_endpoint_conf(account, context).replace(
+        "dtmf_mode = rfc4733",
+        "dtmf_mode = rfc4733\nidentify_by = auth_username\nsend_pai = yes\n"
+        "; the sipp carrier scenario takes no re-INVITE: no connected-line updates to it\n"
+        "send_connected_line = no",
     )
+    if uas_port is not None:
+        conf = conf.replace("max_contacts = 1\nremove_existing = yes",
+                            f"contact = sip:127.0.0.1:{uas_port}")
+    return conf
 
 
 def sipp_binary() -> str:

@@ -32,6 +32,7 @@ from pbx_bridge.lab.sipp import (
     SippPhone,
     SippProcess,
     carrier_call,
+    carrier_trunk_conf,
     free_media_port,
     free_udp_port,
 )
@@ -49,35 +50,7 @@ CLOSED = datetime(2026, 11, 24, 22, 0, tzinfo=NEW_YORK)
 
 def trunk_conf(carrier: SipAccount, uas_port: int) -> str:
     """The operator's trunk: DIDs in (identified by its auth user), calls out to a sipp UAS."""
-    name = carrier.username
-    return f"""
-[{name}]
-type = endpoint
-context = pbx-bridge-inbound
-disallow = all
-allow = alaw,ulaw
-direct_media = no
-rtp_symmetric = yes
-force_rport = yes
-rewrite_contact = yes
-dtmf_mode = rfc4733
-identify_by = auth_username
-send_pai = yes
-; the sipp carrier scenario takes no re-INVITE: no connected-line updates to it
-send_connected_line = no
-auth = {name}
-aors = {name}
-
-[{name}]
-type = auth
-auth_type = userpass
-username = {name}
-password = {carrier.password}
-
-[{name}]
-type = aor
-contact = sip:127.0.0.1:{uas_port}
-"""
+    return carrier_trunk_conf(carrier, uas_port=uas_port)
 
 
 @dataclass
