@@ -13,8 +13,14 @@ from pbx_bridge.pbx.asterisk.dialplan.sounds import prepare
 EXIT_OK, EXIT_REFUSED = 0, 1
 
 
+def _by_line(problem: str) -> tuple[str, int]:
+    file, _, rest = problem.partition(":")
+    line = rest.split(":", 1)[0]
+    return (file, int(line)) if line.isdigit() else (file, 0)
+
+
 def _refuse(config_path: str, problems: list[str]) -> int:
-    for problem in problems:
+    for problem in sorted(problems, key=_by_line):
         print(problem, file=sys.stderr)
     print(f"{config_path}: no files written ({len(problems)} problems, each named above)",
           file=sys.stderr)

@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 from pbx_bridge.config.model import Config
-from pbx_bridge.config.problems import Problem, Severity
+from pbx_bridge.config.problems import Problem, Severity, sorted_problems
 from pbx_bridge.config.secrets import Secret
 
 
@@ -69,6 +69,6 @@ def check_external(config: Config) -> list[Problem]:
 
 
 def external_errors(config: Config) -> list[Problem]:
-    """For `run` and `dialplan`: the same findings, as errors that stop them."""
-    return unresolved_secrets(config, Severity.ERROR) + missing_audio_files(config,
-                                                                            Severity.ERROR)
+    """For `run` and `dialplan`: the same findings, as errors that stop them, by line."""
+    return sorted_problems(unresolved_secrets(config, Severity.ERROR)
+                           + missing_audio_files(config, Severity.ERROR))
