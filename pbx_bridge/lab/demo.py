@@ -49,6 +49,7 @@ from pbx_bridge.lab.sipp import SipAccount, SippError, carrier_trunk_conf
 from pbx_bridge.store import Store, StoreUnavailable, open_store
 
 DELIVERY_TIMEOUT = 20.0
+FEED_TIMEOUT = 10.0
 
 
 def say(text: str = "") -> None:
@@ -132,14 +133,20 @@ async def _run(config: Config, lab: AsteriskLab, store: Store, carrier: SipAccou
         say(f"generated from {config.path.name}: {', '.join(files)} (+ sounds/), "
             f"FastAGI 127.0.0.1:{bridge.agi.port}")
         ready = await asyncio.to_thread(lab.start)
+        await bridge.follow_calls()
         say(f"Asterisk up: FullyBooted {ready:.2f} s after start (SIP 127.0.0.1:{lab.sip_port}, "
-            f"AMI {lab.ami_port} as {lab.ami_user!r}, run folder {lab.run_dir}); call router "
-            "and delivery worker running in this process")
+            f"AMI {lab.ami_port} as {lab.ami_user!r}, run folder {lab.run_dir}); call router, "
+            "AMI events and delivery worker running in this process")
         try:
             reports = await _calls(config, lab, bridge, steps, carrier, calls)
+            try:  # recordings by the contact methods' own flags: queued by the AMI side
+                policy_ids = await bridge.calls_settled(FEED_TIMEOUT)
+            except TimeoutError:
+                raise DemoFailed("the AMI side did not see every call end") from None
         finally:
+            await bridge.stop_following()  # before Asterisk goes: no reconnect attempts
             await asyncio.to_thread(lab.stop)
-        ids = [job_id for report in reports for job_id in report.job_ids]
+        ids = [job_id for report in reports for job_id in report.job_ids] + policy_ids
         jobs = await wait_settled(bridge.worker, store, ids, DELIVERY_TIMEOUT)
         delivered = bool(jobs) and all(job.state == "delivered" for job in jobs) and \
             {job.id for job in jobs} >= set(ids)

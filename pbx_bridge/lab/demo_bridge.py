@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import sys
@@ -29,10 +30,12 @@ from pbx_bridge.lab.recordings import WavStats, wav_stats
 from pbx_bridge.lab.runner import AsteriskLab
 from pbx_bridge.lab.sipp import SipAccount
 from pbx_bridge.logs import redact_secrets
+from pbx_bridge.pbx.asterisk.ami_calls import ROUTER_PREFIXES, AmiCallFeed
 from pbx_bridge.pbx.asterisk.call_routing import CallRouter, RecordingsDir
 from pbx_bridge.pbx.asterisk.dialplan import names, render, sip_passwords
 from pbx_bridge.pbx.asterisk.dialplan.sounds import prepare
 from pbx_bridge.pbx.asterisk.fastagi import AgiServer, AgiSession
+from pbx_bridge.pbx.asterisk.manager import AmiManager
 from pbx_bridge.service import DeliveryComponent
 from pbx_bridge.store import Job, Store
 
@@ -119,6 +122,33 @@ class DemoBridge:
         self.delivery = DeliveryComponent(self.config, self.store)
         self.worker = NotifyingWorker(self.config, self.store)
         self.delivery.worker = self.worker
+        # The AMI side, as in `run`: recordings by the contact methods' own flags are the
+        # feed's to hand on (the router only starts them).
+        self.feed = AmiCallFeed(_recording_in(self.config, self.lab.layout.recordings),
+                                self.store, path_map=self.lab.host_path)
+        self.manager: AmiManager | None = None
+
+    async def follow_calls(self) -> None:
+        """Once Asterisk is up: log in to its AMI as the bridge would, and reconcile."""
+        self.manager = AmiManager("127.0.0.1", self.lab.ami_port, self.lab.ami_user,
+                                  self.lab.ami_secret, on_event=self.feed.on_event,
+                                  wants=self.feed.ami.wants, on_ready=self.feed.on_ready)
+        await self.manager.start(timeout=10)
+
+    async def stop_following(self) -> None:
+        if self.manager is not None:
+            await self.manager.close()
+            self.manager = None
+
+    async def calls_settled(self, timeout: float) -> list[int]:
+        """Wait until the feed has seen every call end; the ids of the jobs it queued."""
+        async def settled() -> None:
+            while self.feed.tracker.calls:
+                await asyncio.sleep(0.05)  # the feed has no event of its own for "idle"
+
+        await asyncio.wait_for(settled(), timeout)
+        return [job.id for request in self.feed.requests
+                for job in self.store.jobs(file=str(self.lab.host_path(request.file)))]
 
     async def start(self) -> None:
         await self.agi.start()
@@ -131,13 +161,15 @@ class DemoBridge:
     async def stop(self) -> None:
         try:
             await self.agi.close()
+            await self.stop_following()
         finally:
             await self.delivery.stop()  # drains: attempts in hand finish
 
     async def _observe_finished(self, session: AgiSession) -> None:
         await self.router.finished(session)
         uniqueid = session.env.get("agi_uniqueid", "")
-        ours = re.compile(rf"^[a-z]+-{re.escape(uniqueid)}[.-]")
+        prefixes = "|".join(p.rstrip("-") for p in ROUTER_PREFIXES)  # the router's files
+        ours = re.compile(rf"^({prefixes})-{re.escape(uniqueid)}[.-]")
         reports: list[FileReport] = []
         for job in self.store.jobs():
             if not uniqueid or not ours.match(Path(job.file).name):
@@ -161,3 +193,11 @@ class DemoBridge:
         event = self._finished.setdefault(uniqueid, asyncio.Event())
         await asyncio.wait_for(event.wait(), timeout)
         return self.files.get(uniqueid, [])
+
+
+def _recording_in(config: Config, folder: str) -> Config:
+    """The config with the lab's recordings folder: the AMI side's spool scan looks there."""
+    if config.system.pbx is None:
+        return config
+    pbx = dataclasses.replace(config.system.pbx, recordings_dir=folder)
+    return dataclasses.replace(config, system=dataclasses.replace(config.system, pbx=pbx))

@@ -41,8 +41,9 @@ def test_the_demo_runs_the_example_office_and_delivers_every_file(
     assert "refused by the router: 33170000199 is not a DID of this system" in out
     delivered = sorted(p.name for p in (tmp_path / "recordings").rglob("*.wav"))
     assert [name.split("-2026-")[0] for name in delivered] == [
-        "Call recording-33612345678-33170000102", "Voicemail-33655667788-33170000100",
-        "Voicemail-33698765432-33170000102"]
+        "Call recording-33611223344-33170000100",  # reception's own inbound_external flag
+        "Call recording-33612345678-33170000102",  # the main line's call recorder module
+        "Voicemail-33655667788-33170000100", "Voicemail-33698765432-33170000102"]
     [given] = [line for line in out.splitlines() if line.startswith("secrets generated")]
     assert given.split(": ", 1)[1].split(", ") == [  # names only, never values
         "PBX_BRIDGE_AMI_SECRET", "PBX_BRIDGE_RECEPTION_PASSWORD", "PBX_BRIDGE_SALES1_PASSWORD",
