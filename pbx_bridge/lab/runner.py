@@ -271,6 +271,14 @@ class AsteriskLab:
             self._drain.join(timeout)
         return process.returncode
 
+    def restart(self, timeout: float = 15.0) -> float:
+        """Stop Asterisk (its calls end) and start it again on the same ports and files, as an
+        operator's restart would; seconds until it is booted again."""
+        self.stop()
+        self.process = None
+        self._ready_line.clear()
+        return self.start(timeout)
+
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 

@@ -169,11 +169,7 @@ class RecordingLab(RoutingLab):
     def restart_asterisk(self) -> float:
         """Stop Asterisk (SIGTERM: calls end) and start it again on the same ports and
         files, with the lab runner; seconds until it is booted again."""
-        lab = self.lab
-        lab.stop()
-        lab.process = None
-        lab._ready_line.clear()
-        return lab.start()
+        return self.lab.restart()
 
     async def reconnect_test_ami(self) -> None:
         with contextlib.suppress(Exception):
