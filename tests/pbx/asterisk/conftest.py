@@ -119,6 +119,20 @@ class RoutingLab:
         await asyncio.gather(*(p.stop() for p in self.processes))
         self.processes.clear()
 
+    async def close(self) -> None:
+        await self.stop_processes()
+        await self.ami.close()
+        await self.agi.close()
+
+    def shut_down(self, lab_loop: LabLoop) -> None:
+        """End of the session: phones, AMI and AGI closed, Asterisk stopped, run folder gone."""
+        with contextlib.suppress(Exception):
+            lab_loop.run(self.close())
+        self.lab.stop()
+        self.store.close()
+        if not os.environ.get("PBX_BRIDGE_LAB_KEEP"):
+            self.lab.remove_run_dir()
+
     async def press(self, digit: str, since: int, timeout: float = 15.0) -> int:
         """The carrier's caller presses `digit` once a voice menu listens (AMI PlayDTMF);
         returns the event position after that menu, to wait for the next one."""
@@ -167,17 +181,7 @@ def routing_session(lab_root: Path, lab_loop: LabLoop,
     try:
         yield rl
     finally:
-        async def close() -> None:
-            await rl.stop_processes()
-            await rl.ami.close()
-            await rl.agi.close()
-
-        with contextlib.suppress(Exception):
-            lab_loop.run(close())
-        rl.lab.stop()
-        rl.store.close()
-        if not os.environ.get("PBX_BRIDGE_LAB_KEEP"):
-            rl.lab.remove_run_dir()
+        rl.shut_down(lab_loop)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -143,6 +142,12 @@ class RecordingLab(RoutingLab):
     feed: Feed | None = None
     manager: AmiManager | None = None
 
+    async def close(self) -> None:
+        await self.disconnect_bridge()
+        await super().close()
+        if self.proxy is not None:
+            await self.proxy.close()
+
     async def connect_bridge(self) -> Feed:
         """The bridge's AMI side, through the proxy; returns once it reconciled."""
         assert self.proxy is not None
@@ -224,20 +229,7 @@ def recording_session(lab_root: Path, lab_loop: LabLoop,
     try:
         yield rl
     finally:
-        async def close() -> None:
-            await rl.disconnect_bridge()
-            await rl.stop_processes()
-            await rl.ami.close()
-            await rl.agi.close()
-            if rl.proxy is not None:
-                await rl.proxy.close()
-
-        with contextlib.suppress(Exception):
-            lab_loop.run(close())
-        rl.lab.stop()
-        rl.store.close()
-        if not os.environ.get("PBX_BRIDGE_LAB_KEEP"):
-            rl.lab.remove_run_dir()
+        rl.shut_down(lab_loop)
 
 
 @pytest.fixture
