@@ -232,9 +232,11 @@ def lab() -> Iterator[Lab]:
         stack.callback(shutil.rmtree, ftp.root, True)
         stack.callback(shutil.rmtree, ftp.anon_incoming.parent, True)
         ftp.start()
+        stack.callback(ftp.remove_folders)
         stack.callback(ftp.stop)
         sshd = servers.sshd(account, tmp)
         stack.callback(shutil.rmtree, sshd.root, True)
+        stack.callback(sshd.remove_folders)
         stack.callback(servers.stop, sshd.proc)
         # moto in a process of its own (the tests run it in a thread): in this process it
         # would share the GIL with the client being measured.

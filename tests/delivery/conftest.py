@@ -59,6 +59,7 @@ def ftp_server(account: servers.Account, tls: servers.Tls, work: Path
     server.start()
     yield server
     server.stop()
+    server.remove_folders()
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +69,7 @@ def sftp_server(account: servers.Account, work: Path) -> Iterator[servers.Sshd]:
     server = servers.sshd(account, work)
     yield server
     servers.stop(server.proc)
+    server.remove_folders()
 
 
 @pytest.fixture(scope="session")

@@ -172,6 +172,11 @@ class Vsftpd:
         if self.proc:
             stop(self.proc)
 
+    def remove_folders(self) -> None:
+        """The upload folders live outside pytest's tmp (see `user_dir`): remove them."""
+        shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.anon_incoming.parent, ignore_errors=True)
+
 
 def vsftpd(account: Account, tls: Tls, work: Path, port: int | None = None) -> Vsftpd:
     port = port or free_port()
@@ -211,6 +216,9 @@ class Sshd:
     root: Path
     known_hosts: Path
     proc: subprocess.Popen[bytes]
+
+    def remove_folders(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def sshd(account: Account, work: Path) -> Sshd:

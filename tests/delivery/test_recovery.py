@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from pbx_bridge.delivery.naming import CallFacts
 from pbx_bridge.delivery.queue import submit
 from tests.delivery import servers
@@ -19,8 +21,10 @@ pytestmark = needs_root
 
 def test_ftp_down_then_up_is_delivered_after_recovery(
         account: servers.Account, tls: servers.Tls, work: Path, make_env: Callable[..., Env],
-        recording: Callable[..., Path], tmp_path: Path) -> None:
+        recording: Callable[..., Path], tmp_path: Path,
+        request: pytest.FixtureRequest) -> None:
     server = servers.vsftpd(account, tls, work)  # configured, not started: nothing listens
+    request.addfinalizer(server.remove_folders)
     env = make_env(f"""
         - name: ftp
           type: ftp
