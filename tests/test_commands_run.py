@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
-import select
+import queue
 import signal
 import socket
 import subprocess
@@ -48,32 +48,57 @@ def write_config(tmp_path: Path, agi_port: int = 0, ami_port: int = 0) -> Path:
     return path
 
 
-def run_bridge(config: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "pbx_bridge.cli", "run", str(config)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **env})
+class Bridge:
+    """`pbx-bridge run` in a subprocess; a thread hands its stderr lines over a queue, so a
+    wait never misses a line already read into a buffer (select() on the pipe would)."""
 
+    def __init__(self, config: Path, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pbx_bridge.cli", "run", str(config)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **env})
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.said: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
 
-def wait_for_event(process: subprocess.Popen[str], event: str) -> dict:
-    """Read the bridge's JSON log lines until `event` appears (or fail after TIMEOUT)."""
-    assert process.stderr is not None
-    deadline = time.monotonic() + TIMEOUT
-    seen = []
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stderr], [], [], deadline - time.monotonic())
-        if not ready:
-            break
-        line = process.stderr.readline()
-        if not line:
-            break
-        seen.append(line)
+    def _pump(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for_event(self, event: str) -> dict:
+        """The first JSON log record named `event` (or fail after TIMEOUT)."""
+        deadline = time.monotonic() + TIMEOUT
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.said.append(line)
+            with contextlib.suppress(json.JSONDecodeError):
+                record = json.loads(line)
+                if record.get("event") == event:
+                    return record
+        raise AssertionError(f"no {event} within {TIMEOUT} s; the bridge said: "
+                             f"{''.join(self.said)}")
+
+    def stop(self) -> int:
+        """SIGTERM, as an init system would; the exit status (killed if it hangs)."""
+        self.process.send_signal(signal.SIGTERM)
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if record.get("event") == event:
-            return record
-    raise AssertionError(f"no {event} within {TIMEOUT} s; the bridge said: {''.join(seen)}")
+            return self.process.wait(TIMEOUT)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+
+    def all_said(self) -> str:
+        while (line := self.lines.get(timeout=TIMEOUT)) is not None:
+            self.said.append(line)
+        return "".join(self.said)
 
 
 def test_unresolved_secrets_and_missing_audio_refuse_the_start_naming_each(
@@ -104,22 +129,18 @@ def test_the_bridge_delivers_queued_files_and_sigterm_drains_and_exits_0(tmp_pat
                      datetime(2026, 11, 23, 8, 0, tzinfo=UTC)))
     store.close()
 
-    bridge = run_bridge(config, MINIMAL_ENV)
+    bridge = Bridge(config, MINIMAL_ENV)
     try:
-        ready = wait_for_event(bridge, "bridge_ready")
+        ready = bridge.wait_for_event("bridge_ready")
         assert ready["components"] == ["delivery", "routing"]
         with socket.create_connection(("127.0.0.1", agi_port), timeout=TIMEOUT):
             pass  # the FastAGI router listens where the config says
-        delivered = wait_for_event(bridge, "delivery_delivered")
+        delivered = bridge.wait_for_event("delivery_delivered")
         assert Path(delivered["remote_name"]).read_bytes() == b"RIFF" + bytes(100)
-        bridge.send_signal(signal.SIGTERM)
-        assert bridge.wait(TIMEOUT) == 0
     finally:
-        if bridge.poll() is None:
-            bridge.kill()
-            bridge.wait()
-    assert not any(MINIMAL_ENV[k] in (bridge.stderr.read() if bridge.stderr else "")
-                   for k in MINIMAL_ENV)
+        assert bridge.stop() == 0
+    said = bridge.all_said()
+    assert not any(value in said for value in MINIMAL_ENV.values())
 
 
 def test_a_port_in_use_is_one_clear_line_and_exit_1(tmp_path: Path) -> None:
@@ -154,17 +175,13 @@ def fake_ami() -> Iterator[FakeAmi]:
 def test_with_ami_configured_the_bridge_follows_calls_too(tmp_path: Path) -> None:
     with fake_ami() as ami:
         config = write_config(tmp_path, free_port(), ami.port)
-        bridge = run_bridge(config, {**MINIMAL_ENV, "PBX_TEST_AMI_SECRET": ami.secret})
+        bridge = Bridge(config, {**MINIMAL_ENV, "PBX_TEST_AMI_SECRET": ami.secret})
         try:
-            ready = wait_for_event(bridge, "bridge_ready")
+            ready = bridge.wait_for_event("bridge_ready")
             assert ready["components"] == ["delivery", "events", "routing"]
             assert ami.logins == [True]
-            bridge.send_signal(signal.SIGTERM)
-            assert bridge.wait(TIMEOUT) == 0
         finally:
-            if bridge.poll() is None:
-                bridge.kill()
-                bridge.wait()
+            assert bridge.stop() == 0
 
 
 def test_a_refused_ami_login_stops_the_start_after_one_attempt(tmp_path: Path) -> None:
