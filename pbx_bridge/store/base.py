@@ -144,5 +144,9 @@ class Store(Protocol):
         (and for a file never kept)."""
         ...
 
+    def prune_recordings(self, finished_before: float) -> int:
+        """Forget recordings handed on before then (their jobs keep the facts); how many."""
+        ...
+
     def close(self) -> None:
         ...

@@ -334,6 +334,11 @@ class SqliteStore:
                            f"NULL RETURNING {_REC_COLUMNS}", (now, file))
         return _recording(rows[0]) if rows else None
 
+    def prune_recordings(self, finished_before: float) -> int:
+        rows = self._write("DELETE FROM recordings WHERE finished IS NOT NULL AND finished < ? "
+                           "RETURNING file", (finished_before,))
+        return len(rows)
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

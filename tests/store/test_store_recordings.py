@@ -71,3 +71,16 @@ def test_finish_is_atomic_across_threads(tmp_path: Path) -> None:
         thread.join()
     assert winners == [1]
     store.close()
+
+
+def test_pruning_forgets_only_recordings_handed_on_before_the_cutoff(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    for n, file in enumerate(["/spool/rec-old.wav", "/spool/rec-new.wav", "/spool/rec-open.wav"]):
+        store.save_recording(rec(file, call=str(n)), now=1.0)
+    store.finish_recording("/spool/rec-old.wav", now=10.0)
+    store.finish_recording("/spool/rec-new.wav", now=100.0)
+    assert store.prune_recordings(finished_before=50.0) == 1
+    assert store.recording("/spool/rec-old.wav") is None
+    assert store.recording("/spool/rec-new.wav") is not None
+    assert [r.file for r in store.open_recordings()] == ["/spool/rec-open.wav"]  # never pruned
+    store.close()

@@ -56,6 +56,7 @@ from pbx_bridge.pbx.asterisk.reconcile import reconcile
 from pbx_bridge.store import Store, StoredRecording
 
 log = structlog.get_logger()
+KEEP_FINISHED_RECORDINGS = 30 * 86400.0  # seconds a handed-on recording's row is kept
 ROUTER_PREFIXES = ("call-", "voicemail-", "notification-", "ondemand-")
 EMPTY_WAV_BYTES = 44  # a header and no audio
 
@@ -99,6 +100,10 @@ class AmiCallFeed:
         asked = self.now()  # recordings stored before this had their legs in the answer
         await reconcile(manager, self.tracker, self.ami, self.handle, self.now)
         self.scan_spool(stored_before=asked)
+        # Handed-on rows only gate a late second finish; weeks later that can't come.
+        pruned = self.store.prune_recordings(asked - KEEP_FINISHED_RECORDINGS)
+        if pruned:
+            log.info("recordings_pruned", rows=pruned)
 
     # -- outcomes out -----------------------------------------------------------------------
     def handle(self, outcomes: list[Outcome]) -> None:
