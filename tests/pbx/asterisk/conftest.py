@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -143,15 +143,25 @@ class RoutingLab:
         return self.ami.events.index(read, since) + 1
 
 
-async def _start(root: Path, workdir: Path) -> RoutingLab:
+def routing_config(lab: AsteriskLab) -> Config:
     loaded = load_config(LAB_CONFIG)
     assert loaded.ok, [str(p) for p in loaded.errors]
-    config = loaded.config
-    store = open_store(f"sqlite:///{workdir / 'store.db'}")
+    return loaded.config
+
+
+async def start_lab(root: Path, workdir: Path,
+                    config_for: Callable[[AsteriskLab], Config] = routing_config,
+                    lab_type: type[RoutingLab] = RoutingLab,
+                    extras: dict[str, Callable[[AsteriskLab], Awaitable[object]]] | None = None,
+                    ) -> RoutingLab:
+    """A lab Asterisk on the dialplan `pbx-bridge dialplan` renders from `config_for(lab)`,
+    our FastAGI call router, and a test AMI client; `extras` are made once Asterisk is up."""
     carrier = SipAccount.generate("carrier")
     uas_port = free_udp_port()
     lab = AsteriskLab(root, extra_config={"pjsip.conf": trunk_conf(carrier, uas_port)},
                       extra_modules=("app_read", "app_record"))
+    config = config_for(lab)
+    store = open_store(f"sqlite:///{workdir / 'store.db'}")
     router = CallRouter(config, store, clock=lambda: OPEN,
                         recordings=RecordingsDir(lab.layout.recordings, lab.recordings_dir))
     agi = await AgiServer(router.routes).start()
@@ -165,18 +175,19 @@ async def _start(root: Path, workdir: Path) -> RoutingLab:
     try:
         await asyncio.to_thread(lab.start)
         ami = await AmiClient.connect("127.0.0.1", lab.ami_port, lab.ami_user, lab.ami_secret)
+        made = {name: await make(lab) for name, make in (extras or {}).items()}
     except BaseException:
         await agi.close()
         lab.stop()
         raise
-    return RoutingLab(lab, ami, agi, router, store, config, carrier, uas_port,
-                      lab.run_dir / "sipp")
+    return lab_type(lab, ami, agi, router, store, config, carrier, uas_port,
+                    lab.run_dir / "sipp", **made)
 
 
 @pytest.fixture(scope="session")
 def routing_session(lab_root: Path, lab_loop: LabLoop,
                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoutingLab]:
-    rl = lab_loop.run(_start(lab_root, tmp_path_factory.mktemp("routing")))
+    rl = lab_loop.run(start_lab(lab_root, tmp_path_factory.mktemp("routing")))
     print(f"\nrouting lab Asterisk {rl.lab.name}: ready in {rl.lab.ready_seconds:.3f} s")
     try:
         yield rl

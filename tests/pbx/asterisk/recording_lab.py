@@ -24,15 +24,10 @@ from pbx_bridge.config.model import Config
 from pbx_bridge.lab.ami import AmiClient
 from pbx_bridge.lab.pytest_plugin import LabLoop
 from pbx_bridge.lab.runner import AsteriskLab
-from pbx_bridge.lab.sipp import SipAccount, free_udp_port
 from pbx_bridge.pbx.asterisk.ami_calls import AmiCallFeed
 from pbx_bridge.pbx.asterisk.ami_protocol import AmiMessage
-from pbx_bridge.pbx.asterisk.call_routing import CallRouter, RecordingsDir
-from pbx_bridge.pbx.asterisk.dialplan import render, sip_passwords
-from pbx_bridge.pbx.asterisk.fastagi import AgiServer
 from pbx_bridge.pbx.asterisk.manager import AmiManager, ManagerSettings
-from pbx_bridge.store import open_store
-from tests.pbx.asterisk.conftest import OPEN, RoutingLab, trunk_conf
+from tests.pbx.asterisk.conftest import RoutingLab, start_lab
 
 CONFIG = Path(__file__).parent / "files" / "recording.yaml"
 
@@ -193,32 +188,12 @@ def lab_config(lab: AsteriskLab) -> Config:
 
 
 async def _start(root: Path, workdir: Path) -> RecordingLab:
-    carrier = SipAccount.generate("carrier")
-    uas_port = free_udp_port()
-    lab = AsteriskLab(root, extra_config={"pjsip.conf": trunk_conf(carrier, uas_port)},
-                      extra_modules=("app_record",))
-    config = lab_config(lab)
-    store = open_store(f"sqlite:///{workdir / 'store.db'}")
-    router = CallRouter(config, store, clock=lambda: OPEN,
-                        recordings=RecordingsDir(lab.layout.recordings, lab.recordings_dir))
-    agi = await AgiServer(router.routes).start()
-    passwords, problems = sip_passwords(config)
-    assert not problems, problems
-    sounds = lab.include_dir / "sounds"
-    sounds.mkdir(parents=True, exist_ok=True)
-    files = render(config, passwords, lab.path_in_root(sounds), agi=f"127.0.0.1:{agi.port}")
-    for name, text in files.items():
-        (lab.include_dir / name).write_text(text)
-    try:
-        await asyncio.to_thread(lab.start)
-        ami = await AmiClient.connect("127.0.0.1", lab.ami_port, lab.ami_user, lab.ami_secret)
-        proxy = await AmiProxy(lab.ami_port).start()
-    except BaseException:
-        await agi.close()
-        lab.stop()
-        raise
-    return RecordingLab(lab, ami, agi, router, store, config, carrier, uas_port,
-                        lab.run_dir / "sipp", proxy=proxy)
+    async def proxy(lab: AsteriskLab) -> AmiProxy:
+        return await AmiProxy(lab.ami_port).start()
+
+    rl = await start_lab(root, workdir, lab_config, RecordingLab, {"proxy": proxy})
+    assert isinstance(rl, RecordingLab)
+    return rl
 
 
 @pytest.fixture(scope="session")
