@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import re
 import sys
@@ -124,7 +123,7 @@ class DemoBridge:
         self.delivery.worker = self.worker
         # The AMI side, as in `run`: recordings by the contact methods' own flags are the
         # feed's to hand on (the router only starts them).
-        self.feed = AmiCallFeed(_recording_in(self.config, self.lab.layout.recordings),
+        self.feed = AmiCallFeed(self.lab.with_recordings_here(self.config),
                                 self.store, path_map=self.lab.host_path)
         self.manager: AmiManager | None = None
 
@@ -193,11 +192,3 @@ class DemoBridge:
         event = self._finished.setdefault(uniqueid, asyncio.Event())
         await asyncio.wait_for(event.wait(), timeout)
         return self.files.get(uniqueid, [])
-
-
-def _recording_in(config: Config, folder: str) -> Config:
-    """The config with the lab's recordings folder: the AMI side's spool scan looks there."""
-    if config.system.pbx is None:
-        return config
-    pbx = dataclasses.replace(config.system.pbx, recordings_dir=folder)
-    return dataclasses.replace(config, system=dataclasses.replace(config.system, pbx=pbx))

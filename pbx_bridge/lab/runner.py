@@ -13,6 +13,7 @@ log in to AMI and wait for the `FullyBooted` event. No polling, no sleeps.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import shutil
@@ -27,6 +28,7 @@ from types import TracebackType
 
 import structlog
 
+from pbx_bridge.config.model import Config
 from pbx_bridge.lab import asterisk_config as conf
 from pbx_bridge.pbx.asterisk.ami_protocol import AmiParser, encode_action
 
@@ -270,6 +272,14 @@ class AsteriskLab:
         if self._drain is not None:
             self._drain.join(timeout)
         return process.returncode
+
+    def with_recordings_here(self, config: Config) -> Config:
+        """The config as this lab runs it: Asterisk writes recordings into the run folder, so
+        the bridge's AMI side (and its spool scan) must look there."""
+        if config.system.pbx is None:
+            return config
+        pbx = dataclasses.replace(config.system.pbx, recordings_dir=self.layout.recordings)
+        return dataclasses.replace(config, system=dataclasses.replace(config.system, pbx=pbx))
 
     def restart(self, timeout: float = 15.0) -> float:
         """Stop Asterisk (its calls end) and start it again on the same ports and files, as an

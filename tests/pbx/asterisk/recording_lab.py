@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -181,10 +180,8 @@ class RecordingLab(RoutingLab):
 def lab_config(lab: AsteriskLab) -> Config:
     loaded = load_config(CONFIG)
     assert loaded.ok, [str(p) for p in loaded.errors]
-    config = loaded.config
-    assert config.system.pbx is not None
-    pbx = dataclasses.replace(config.system.pbx, recordings_dir=lab.layout.recordings)
-    return dataclasses.replace(config, system=dataclasses.replace(config.system, pbx=pbx))
+    assert loaded.config.system.pbx is not None
+    return lab.with_recordings_here(loaded.config)
 
 
 async def _start(root: Path, workdir: Path) -> RecordingLab:
